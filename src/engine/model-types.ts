@@ -124,6 +124,10 @@ export interface AuditDefinition {
   standalone: boolean;
   /** Parameter name -> default SQL expression. */
   defaults: Record<string, string>;
+  /** `skip true`: the audit is defined but not run. */
+  skip?: boolean;
+  /** Statements between the AUDIT block and its query (such as `@DEF(...)`), in order. */
+  statements?: SqlFragment[];
   query: SqlFragment;
   location: SourceLocation;
 }
