@@ -29,7 +29,8 @@ export function generateProject(count: number, options: { seedRows?: number } = 
   );
   const rows = options.seedRows ?? 20;
   const csv = ['id,item_id,event_date'];
-  for (let i = 0; i < rows; i++) csv.push(`${i},${i % 7},2024-01-${String((i % 28) + 1).padStart(2, '0')}`);
+  for (let i = 0; i < rows; i++)
+    csv.push(`${i},${i % 7},2024-01-${String((i % 28) + 1).padStart(2, '0')}`);
   writeFileSync(join(root, 'seeds', 'events.csv'), csv.join('\n') + '\n');
   writeFileSync(
     join(root, 'models', 'events.sql'),

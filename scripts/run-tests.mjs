@@ -44,6 +44,8 @@ const child = spawn(
   ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=300000', ...files],
   { stdio: 'inherit', env },
 );
-const code = await new Promise((resolve) => child.on('exit', (c, sig) => resolve(c ?? (sig ? 1 : 0))));
+const code = await new Promise((resolve) =>
+  child.on('exit', (c, sig) => resolve(c ?? (sig ? 1 : 0))),
+);
 await stopPostgres();
 process.exit(code);

@@ -1,5 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve, dirname, sep } from 'node:path';
 import { test } from 'node:test';
@@ -28,7 +36,8 @@ function sources(dir: string): string[] {
 /** Relative import specifiers of a source file (static imports, re-exports, dynamic imports). */
 function importsOf(source: string): string[] {
   const found: string[] = [];
-  const re = /(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\s*\(\s*['"]([^'"]+)['"]\s*\)|import\s+['"]([^'"]+)['"]/g;
+  const re =
+    /(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\s*\(\s*['"]([^'"]+)['"]\s*\)|import\s+['"]([^'"]+)['"]/g;
   for (const m of source.matchAll(re)) {
     const spec = m[1] ?? m[2] ?? m[3];
     if (spec?.startsWith('.')) found.push(spec);
@@ -75,7 +84,10 @@ test('the boundary check notices an import in the wrong direction', () => {
     mkdirSync(join(tmp, 'cloud'));
     mkdirSync(join(tmp, 'executor'));
     writeFileSync(join(tmp, 'engine', 'plan.ts'), `import { x } from '../cloud/server.js';\n`);
-    writeFileSync(join(tmp, 'cloud', 'server.ts'), `const m = await import('../executor/agent.js');\n`);
+    writeFileSync(
+      join(tmp, 'cloud', 'server.ts'),
+      `const m = await import('../executor/agent.js');\n`,
+    );
     writeFileSync(join(tmp, 'executor', 'agent.ts'), `export * from "../engine/plan.js";\n`);
     assert.deepEqual(violations(tmp).sort(), [
       `cloud${sep}server.ts (cloud) imports ../executor/agent.js (executor)`,

@@ -33,7 +33,8 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     return io.exitCode ?? EXIT.ok;
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return EXIT.ok;
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version')
+        return EXIT.ok;
       if (err.code === 'commander.help') return EXIT.ok;
       return EXIT.usage;
     }

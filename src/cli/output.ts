@@ -17,11 +17,11 @@ export function cellText(value: unknown): string {
 export function formatTable(columns: string[], rows: Array<Record<string, unknown>>): string {
   const cells = rows.map((row) => columns.map((c) => cellText(row[c])));
   const numeric = columns.map((c) =>
-    rows.every((row) => row[c] === null || typeof row[c] === 'number' || typeof row[c] === 'bigint'),
+    rows.every(
+      (row) => row[c] === null || typeof row[c] === 'number' || typeof row[c] === 'bigint',
+    ),
   );
-  const widths = columns.map((c, i) =>
-    Math.max(c.length, ...cells.map((r) => r[i]!.length)),
-  );
+  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i]!.length)));
   const line = (values: string[]) =>
     values
       .map((v, i) => (numeric[i] ? v.padStart(widths[i]!) : v.padEnd(widths[i]!)))

@@ -30,13 +30,7 @@ export interface SqlFragment {
 }
 
 export type IntervalUnit =
-  | 'year'
-  | 'month'
-  | 'day'
-  | 'hour'
-  | 'half_hour'
-  | 'quarter_hour'
-  | 'five_minute';
+  'year' | 'month' | 'day' | 'hour' | 'half_hour' | 'quarter_hour' | 'five_minute';
 
 export type OnDestructiveChange = 'error' | 'warn' | 'allow' | 'ignore';
 

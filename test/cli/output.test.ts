@@ -10,7 +10,10 @@ test('tables pad columns and right-align numbers', () => {
       { item_id: 12, name: null },
     ],
   );
-  assert.equal(text, ['item_id  name', '-------  -----', '      1  apple', '     12  NULL'].join('\n'));
+  assert.equal(
+    text,
+    ['item_id  name', '-------  -----', '      1  apple', '     12  NULL'].join('\n'),
+  );
 });
 
 test('cells print nested values as JSON and bigints whole', () => {

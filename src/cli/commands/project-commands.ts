@@ -87,7 +87,13 @@ export function registerProjectCommands(program: Command, io: CliIo): void {
     .action(
       async (
         name: string,
-        opts: { start?: string; end?: string; executionTime?: string; dialect?: string; format: boolean },
+        opts: {
+          start?: string;
+          end?: string;
+          executionTime?: string;
+          dialect?: string;
+          format: boolean;
+        },
         cmd: Command,
       ) => {
         const project = await openProject(cmd, io);
@@ -137,13 +143,21 @@ export function registerProjectCommands(program: Command, io: CliIo): void {
       const project = await openProject(cmd, io);
       const connection = project.gateway.connection;
       if (!connection) {
-        throw new TidelineError(`gateway ${project.gatewayName} has no connection; add one to config.yaml`);
+        throw new TidelineError(
+          `gateway ${project.gatewayName} has no connection; add one to config.yaml`,
+        );
       }
       const adapter = createAdapter(connection, { projectRoot: project.root });
       try {
         const result = await adapter.query(sql);
         if (opts.json) io.out(toJson(result.rows));
-        else io.out(formatTable(result.columns.map((c) => c.name), result.rows));
+        else
+          io.out(
+            formatTable(
+              result.columns.map((c) => c.name),
+              result.rows,
+            ),
+          );
       } finally {
         await adapter.close();
       }

@@ -98,7 +98,9 @@ export class Dag {
       if (released.length > 0) ready.push(...released.sort());
     }
     if (order.length !== this.parents.size) {
-      throw new ProjectError(`dependency cycle: ${this.findCycle().join(' -> ')}; remove one of these references`);
+      throw new ProjectError(
+        `dependency cycle: ${this.findCycle().join(' -> ')}; remove one of these references`,
+      );
     }
     return order;
   }
@@ -122,7 +124,10 @@ export class Dag {
     const sub = new Dag();
     for (const node of set) {
       if (!this.parents.has(node)) continue;
-      sub.add(node, [...this.parents.get(node)!].filter((p) => set.has(p)));
+      sub.add(
+        node,
+        [...this.parents.get(node)!].filter((p) => set.has(p)),
+      );
     }
     return sub;
   }

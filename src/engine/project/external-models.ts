@@ -37,17 +37,32 @@ export function parseExternalModels(
   const root = doc.contents;
   if (root === null || root === undefined) return [];
   if (!isSeq(root)) {
-    throw new ProjectError('expected a list of external models (`- name: schema.table`)', at(root.range?.[0]));
+    throw new ProjectError(
+      'expected a list of external models (`- name: schema.table`)',
+      at(root.range?.[0]),
+    );
   }
   const out: ModelDefinition[] = [];
   const seen = new Set<string>();
   for (const item of root.items) {
     const node = item as YamlNode;
     const loc = at(node.range?.[0]);
-    if (!isMap(node)) throw new ProjectError('each external model must be a mapping with a name', loc);
+    if (!isMap(node))
+      throw new ProjectError('each external model must be a mapping with a name', loc);
     const value = node.toJSON() as Record<string, unknown>;
     for (const key of Object.keys(value)) {
-      if (!['name', 'description', 'gateway', 'columns', 'dialect', 'owner', 'tags', 'column_descriptions'].includes(key)) {
+      if (
+        ![
+          'name',
+          'description',
+          'gateway',
+          'columns',
+          'dialect',
+          'owner',
+          'tags',
+          'column_descriptions',
+        ].includes(key)
+      ) {
         throw new ProjectError(`unknown key '${key}' in an external model; remove it`, loc);
       }
     }
@@ -63,15 +78,22 @@ export function parseExternalModels(
     if (gateway !== undefined && typeof gateway !== 'string') {
       throw new ProjectError(`external model ${name}: gateway must be a string`, loc);
     }
-    if (gateway && options.gateway && gateway.toLowerCase() !== options.gateway.toLowerCase()) continue;
+    if (gateway && options.gateway && gateway.toLowerCase() !== options.gateway.toLowerCase())
+      continue;
     const columns: ColumnDefinition[] = [];
     if (value.columns !== undefined && value.columns !== null) {
       if (typeof value.columns !== 'object' || Array.isArray(value.columns)) {
-        throw new ProjectError(`external model ${name}: columns must map column names to types`, loc);
+        throw new ProjectError(
+          `external model ${name}: columns must map column names to types`,
+          loc,
+        );
       }
       for (const [col, type] of Object.entries(value.columns as Record<string, unknown>)) {
         if (typeof type !== 'string' || type.trim() === '') {
-          throw new ProjectError(`external model ${name}: column ${col} needs a type such as INT or TEXT`, loc);
+          throw new ProjectError(
+            `external model ${name}: column ${col} needs a type such as INT or TEXT`,
+            loc,
+          );
         }
         columns.push({ name: col, type });
       }
@@ -94,7 +116,10 @@ export function parseExternalModels(
       columnDescriptions:
         value.column_descriptions && typeof value.column_descriptions === 'object'
           ? Object.fromEntries(
-              Object.entries(value.column_descriptions as Record<string, unknown>).map(([k, v]) => [k, String(v)]),
+              Object.entries(value.column_descriptions as Record<string, unknown>).map(([k, v]) => [
+                k,
+                String(v),
+              ]),
             )
           : {},
       audits: [],

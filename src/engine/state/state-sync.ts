@@ -54,16 +54,29 @@ export interface StateSync extends StateReader {
    * environment's planId must equal it (or the environment must not exist when
    * it is null), else StaleStateError.
    */
-  upsertEnvironment(environment: Environment, options?: { expectedPlanId?: string | null }): Promise<void>;
+  upsertEnvironment(
+    environment: Environment,
+    options?: { expectedPlanId?: string | null },
+  ): Promise<void>;
   deleteEnvironment(name: string): Promise<void>;
   /**
    * Records that [start, end) of a snapshot's table holds committed data.
    * `version` names the table written: the snapshot's version, or its dev
    * version when `dev` is set.
    */
-  addInterval(id: SnapshotId, version: string, interval: Interval, options?: { dev?: boolean }): Promise<void>;
+  addInterval(
+    id: SnapshotId,
+    version: string,
+    interval: Interval,
+    options?: { dev?: boolean },
+  ): Promise<void>;
   /** Forgets intervals (restatement), for every snapshot sharing the version. */
-  removeIntervals(id: SnapshotId, version: string, interval: Interval, options?: { dev?: boolean }): Promise<void>;
+  removeIntervals(
+    id: SnapshotId,
+    version: string,
+    interval: Interval,
+    options?: { dev?: boolean },
+  ): Promise<void>;
   recordPlan(plan: PlanRecord): Promise<void>;
   close(): Promise<void>;
 }
