@@ -39,7 +39,7 @@ export type Interval = [start: number, end: number];
 /** Everything needed to evaluate a model away from its project files. */
 export interface SnapshotNode {
   definition: ModelDefinition;
-  /** The query after Jinja, still with SQLMesh macros (rendered per interval at run time). */
+  /** The query as written, Jinja and macros included (rendered per interval at run time). */
   querySource?: string;
   /** Seed rows as CSV text, for SEED models (so an executor needs no project files). */
   seedCsv?: string;
