@@ -19,5 +19,12 @@ function tideline(...args) {
 if (!existsSync(join(project, 'config.yaml'))) tideline('init', 'duckdb');
 tideline('info');
 tideline('dag');
-tideline('render', 'sqlmesh_example.incremental_model', '--start', '2020-01-01', '--end', '2020-01-07');
+tideline(
+  'render',
+  'sqlmesh_example.incremental_model',
+  '--start',
+  '2020-01-01',
+  '--end',
+  '2020-01-07',
+);
 tideline('fetchdf', "SELECT 'ready' AS status, current_date AS today");
