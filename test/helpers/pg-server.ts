@@ -11,7 +11,8 @@ export interface TestPostgres {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
+/** A TCP port on loopback that nothing listens on right now. */
+export async function freePort(): Promise<number> {
   return await new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);

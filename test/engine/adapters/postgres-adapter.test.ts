@@ -8,6 +8,7 @@ import {
 } from '../../../src/engine/adapters/adapter-errors.js';
 import { createAdapter } from '../../../src/engine/adapters/adapter-factory.js';
 import { PostgresAdapter } from '../../../src/engine/adapters/postgres-adapter.js';
+import { freePort } from '../../helpers/pg-server.js';
 import type { EngineAdapter } from '../../../src/engine/adapters/engine-adapter.js';
 import type { PostgresConnectionConfig } from '../../../src/engine/config/config-types.js';
 import { ConfigError, EngineError } from '../../../src/engine/errors.js';
@@ -30,18 +31,6 @@ async function serverVersionNum(): Promise<number> {
   } finally {
     await client.end();
   }
-}
-
-async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 adapterContract({
