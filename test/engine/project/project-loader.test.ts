@@ -137,3 +137,53 @@ for (const [what, files, expected] of broken) {
     });
   });
 }
+
+test('findModel takes short, catalog-qualified and canonical names, and suggests close ones', async () => {
+  const root = project({
+    'models/a.sql': model('s.orders', 'SELECT 1 AS id'),
+    'models/b.sql': model('s.orders_daily', 'SELECT * FROM s.orders'),
+  });
+  const p = await loadProject(root, { env: {} });
+  const canonical = '"wh"."s"."orders"';
+  assert.equal(p.findModel('s.orders').fqn, canonical);
+  assert.equal(p.findModel('wh.s.orders').fqn, canonical);
+  assert.equal(p.findModel(canonical).fqn, canonical);
+  assert.equal(p.findModel('S.Orders').fqn, canonical);
+  assert.throws(
+    () => p.findModel('s.order'),
+    (err: Error) => {
+      assert.match(
+        err.message,
+        /^no model named s\.order; did you mean s\.orders, s\.orders_daily\?$/,
+      );
+      return true;
+    },
+  );
+  assert.throws(() => p.findModel('s.zzz'), /no model named s\.zzz; run `tideline dag`/);
+});
+
+test('seed paths resolve from $root or from the model file, and may not leave the project', async () => {
+  const csv = 'id,name\n1,a\n';
+  const root = project({
+    'seeds/one.csv': csv,
+    'models/raw/one.sql': "MODEL (name raw.one, kind SEED (path '../../seeds/one.csv'));\n",
+    'models/raw/two.sql': "MODEL (name raw.two, kind SEED (path '$root/seeds/one.csv'));\n",
+    'models/raw/three.sql': "MODEL (name raw.three, kind SEED (path 'local.csv'));\n",
+    'models/raw/local.csv': csv,
+  });
+  const p = await loadProject(root, { env: {} });
+  assert.equal(p.findModel('raw.one').seedPath, 'seeds/one.csv');
+  assert.equal(p.findModel('raw.two').seedPath, 'seeds/one.csv');
+  assert.equal(p.findModel('raw.three').seedPath, 'models/raw/local.csv');
+  assert.equal(p.counts().seeds, 3);
+
+  const outside = project({
+    'models/x.sql': "MODEL (name raw.x, kind SEED (path '../../elsewhere.csv'));\n",
+  });
+  writeFileSync(join(dirname(outside), 'elsewhere.csv'), csv);
+  dirs.push(join(dirname(outside), 'elsewhere.csv'));
+  await assert.rejects(
+    loadProject(outside, { env: {} }),
+    /seed file \.\.\/\.\.\/elsewhere\.csv not found/,
+  );
+});
