@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { TidelineError } from '../engine/errors.js';
+import { registerPlanCommands } from './commands/plan-commands.js';
 import { registerProjectCommands } from './commands/project-commands.js';
 import { CLI_VERSION, type CliIo, processIo } from './cli-context.js';
 
@@ -21,6 +22,7 @@ export function buildProgram(io: CliIo): Command {
     })
     .exitOverride();
   registerProjectCommands(program, io);
+  registerPlanCommands(program, io);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

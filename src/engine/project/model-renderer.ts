@@ -1,7 +1,8 @@
 import { TidelineError } from '../errors.js';
-import { MacroScope, type RuntimeStage } from '../render/macro-renderer.js';
-import { fullyQualifiedName, parseFullyQualifiedName, renderTableName } from '../sql/names.js';
-import { formatSql, parseQuery, rewriteTableReferences } from '../sql/query.js';
+import { renderModelQuery } from '../evaluate/query-renderer.js';
+import type { RuntimeStage } from '../render/macro-renderer.js';
+import { parseFullyQualifiedName, renderTableName } from '../sql/names.js';
+import { formatSql } from '../sql/query.js';
 import { cronFloor, cronPrev, toEndTimestamp, toTimestamp } from '../time/index.js';
 import type { LoadedModel, Project } from './project-loader.js';
 
@@ -46,8 +47,9 @@ export function renderInterval(
 
 /**
  * The SQL that evaluating a model would run: Jinja and macros rendered for the
- * interval, references to other models replaced by their tables, and the
- * result written in the target dialect.
+ * interval, references to other models replaced by their tables (EMBEDDED
+ * models by their query, as a subquery), and the result written in the
+ * target dialect.
  */
 export function renderModel(project: Project, name: string, options: RenderOptions): string {
   const model = project.findModel(name);
@@ -61,34 +63,33 @@ export function renderModel(project: Project, name: string, options: RenderOptio
   }
   const dialect = options.dialect ?? project.engineDialect;
   const { start, end } = renderInterval(model, options);
-  const tableFor =
-    options.tableFor ??
-    ((fqn: string) => renderTableName(parseFullyQualifiedName(fqn), dialect, {}));
-  const thisModel = options.thisModel ?? tableFor(model.fqn) ?? model.fqn;
-  const scope = new MacroScope(
-    {
+  const tableFor = (fqn: string): string | undefined => {
+    if (!project.models.has(fqn)) return undefined;
+    return options.tableFor?.(fqn) ?? renderTableName(parseFullyQualifiedName(fqn), dialect, {});
+  };
+  const renderOne = (m: LoadedModel, thisModel: string, seen: Set<string>): string =>
+    renderModelQuery({
+      definition: m.definition,
+      variables: project.variables,
+      jinja: project.jinja,
+      defaultCatalog: project.defaultCatalog,
+      gateway: project.gatewayName,
       start,
       end,
       executionTime: options.executionTime,
-      variables: project.variables,
+      dialect,
+      tableFor,
+      embeddedQuery: (fqn) => {
+        const embedded = project.models.get(fqn);
+        if (!embedded || embedded.definition.kind.name !== 'EMBEDDED' || seen.has(fqn)) {
+          return undefined;
+        }
+        return renderOne(embedded, tableFor(fqn) ?? fqn, new Set([...seen, fqn]));
+      },
       thisModel,
-      gateway: project.gatewayName,
       runtimeStage: options.runtimeStage ?? 'evaluating',
-      modelKindName: def.kind.name,
-      dialect: def.dialect,
-    },
-    { definitions: [...def.preStatements, ...def.postStatements], jinja: project.jinja },
-  );
-  for (const pre of def.preStatements) scope.renderStatement(pre);
-  const sql = scope.renderQuery(def.query);
-  const parsed = parseQuery(sql, def.dialect, def.query.location);
-  const rendered = rewriteTableReferences(
-    parsed,
-    (ref) => {
-      const fqn = fullyQualifiedName(ref, def.dialect, project.defaultCatalog);
-      return project.models.has(fqn) ? tableFor(fqn) : undefined;
-    },
-    dialect,
-  );
+    }).query;
+  const thisModel = options.thisModel ?? tableFor(model.fqn) ?? model.fqn;
+  const rendered = renderOne(model, thisModel, new Set([model.fqn]));
   return options.pretty ? formatSql(rendered, dialect) : rendered;
 }

@@ -4,7 +4,13 @@
  */
 
 import type { Project } from '../project/project-loader.js';
-import { fingerprintOf, identifierOf, readSeedCsv, versionOf } from './fingerprint.js';
+import {
+  fingerprintOf,
+  identifierOf,
+  jinjaMacrosUsed,
+  readSeedCsv,
+  versionOf,
+} from './fingerprint.js';
 import type { Snapshot, SnapshotFingerprint, SnapshotNode } from './snapshot-types.js';
 
 /** How long an unused snapshot's table is kept unless the caller says otherwise (SQLMesh's default). */
@@ -59,7 +65,10 @@ export function buildSnapshots(
       ...(seedCsv !== undefined ? { seedCsv } : {}),
       dependencies: [...model.dependencies],
       variables: { ...variables },
+      defaultCatalog: project.defaultCatalog,
     };
+    const macros = jinjaMacrosUsed(def, project.jinjaMacros);
+    if (macros.length > 0) node.jinjaMacros = macros;
     out.set(fqn, {
       name: fqn,
       identifier: identifierOf(fingerprint),

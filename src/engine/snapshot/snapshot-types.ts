@@ -10,7 +10,7 @@
  * metadata-only change keeps the table.
  */
 
-import type { ModelDefinition } from '../model-types.js';
+import type { JinjaMacroFile, ModelDefinition } from '../model-types.js';
 
 export interface SnapshotFingerprint {
   dataHash: string;
@@ -47,6 +47,10 @@ export interface SnapshotNode {
   dependencies: string[];
   /** Project variables visible to the model. */
   variables: Record<string, unknown>;
+  /** The catalog unqualified names in the query belong to. */
+  defaultCatalog: string;
+  /** The Jinja macro files the model calls (so it renders without the project's files). */
+  jinjaMacros?: JinjaMacroFile[];
 }
 
 export interface Snapshot {

@@ -25,6 +25,29 @@ export class StaleStateError extends Error {
   override name = 'StaleStateError';
 }
 
+/** A model's table version. */
+export interface VersionRef {
+  name: string;
+  version: string;
+}
+
+/** The key of {@link StateReader.getVersionIntervals}' map. */
+export function versionKey(ref: VersionRef): string {
+  return `${ref.name}|${ref.version}`;
+}
+
+/** A stored snapshot in brief. */
+export interface SnapshotSummary {
+  name: string;
+  identifier: string;
+  version: string;
+  /** The model kind's name (`FULL`, `VIEW`, ...). */
+  kind: string;
+  /** How long the snapshot is kept once no environment uses it, e.g. "in 1 week". */
+  ttl: string;
+  updatedTs: number;
+}
+
 export interface StateReader {
   getVersions(): Promise<StateVersions>;
   /** Snapshots by id; missing ids are absent from the map (keyed by `name|identifier`). */
@@ -35,8 +58,15 @@ export interface StateReader {
   getEnvironments(): Promise<Environment[]>;
   /** Recorded intervals for the given snapshots' versions. */
   getIntervals(ids: SnapshotId[]): Promise<SnapshotIntervals[]>;
+  /**
+   * Recorded (non-dev) intervals by table version, keyed `name|version`:
+   * what a snapshot not stored yet will find when it reuses a version.
+   */
+  getVersionIntervals(versions: VersionRef[]): Promise<Map<string, Interval[]>>;
   getPlan(id: string): Promise<PlanRecord | undefined>;
   listPlans(options?: { environment?: string; limit?: number }): Promise<PlanRecord[]>;
+  /** Every stored snapshot, briefly: enough for the janitor to find unused ones. */
+  listSnapshotSummaries(): Promise<SnapshotSummary[]>;
   /** Environments whose expiration time is at or before `now`. */
   getExpiredEnvironments(now: number): Promise<Environment[]>;
 }

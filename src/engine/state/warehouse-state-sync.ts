@@ -40,7 +40,15 @@ import {
   sqlString,
   sqlTuples,
 } from './state-sql.js';
-import { StaleStateError, snapshotKey, type StateSync, type StateVersions } from './state-sync.js';
+import {
+  StaleStateError,
+  snapshotKey,
+  type SnapshotSummary,
+  type StateSync,
+  type StateVersions,
+  type VersionRef,
+  versionKey,
+} from './state-sync.js';
 
 export interface WarehouseStateSyncOptions {
   /** The schema holding the state tables; default `sqlmesh`. */
@@ -238,6 +246,23 @@ export class WarehouseStateSync implements StateSync {
       }
     }
     return out;
+  }
+
+  async listSnapshotSummaries(): Promise<SnapshotSummary[]> {
+    const { rows } = await this.adapter.query(
+      `SELECT name, identifier, version, updated_ts, payload FROM ${this.table('_snapshots')} ORDER BY name, identifier`,
+    );
+    return rows.map((row) => {
+      const s = JSON.parse(readString(row.payload, '_snapshots.payload')) as Snapshot;
+      return {
+        name: readString(row.name, '_snapshots.name'),
+        identifier: readString(row.identifier, '_snapshots.identifier'),
+        version: readString(row.version, '_snapshots.version'),
+        kind: s.node.definition.kind.name,
+        ttl: s.ttl,
+        updatedTs: Number(row.updated_ts),
+      };
+    });
   }
 
   async snapshotsExist(ids: SnapshotId[]): Promise<Set<string>> {
@@ -551,6 +576,16 @@ export class WarehouseStateSync implements StateSync {
       if (k.devVersion !== undefined) entry.devVersion = k.devVersion;
       return entry;
     });
+  }
+
+  async getVersionIntervals(versions: VersionRef[]): Promise<Map<string, Interval[]>> {
+    const pairs = uniquePairs(versions.map((v) => [v.name, v.version]));
+    const folded = await this.foldIntervals(pairs, 'version', false);
+    const out = new Map<string, Interval[]>();
+    for (const [name, version] of pairs) {
+      out.set(versionKey({ name, version }), folded.get(JSON.stringify([name, version])) ?? []);
+    }
+    return out;
   }
 
   private async resolveVersions(ids: readonly SnapshotId[]): Promise<VersionKeys[]> {

@@ -76,6 +76,7 @@ export function makeSnapshot(
       querySource: `SELECT 1 -- ${text}`,
       dependencies: ['"db"."raw"."src"'],
       variables: { nested: { list: [1, 2.5, null, true, text] }, n: 0 },
+      defaultCatalog: 'db',
     },
     ttl: 'in 1 week',
     createdTs: 1_000,
