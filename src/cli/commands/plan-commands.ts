@@ -140,6 +140,9 @@ class Progress {
       this.io.err(
         `Failed: ${this.nameOf(event.name)} ${formatIntervals([event.interval])}: ${event.error.message}`,
       );
+    } else if (event.type === 'note') {
+      if (event.message.startsWith('warning:')) this.io.err(`Warning: ${event.message.slice(9)}`);
+      else this.io.out(event.message);
     } else if (event.type === 'skipped') {
       this.io.err(`Skipped: ${this.nameOf(event.name)} (${event.reason})`);
     }

@@ -6,11 +6,12 @@
  * It works from snapshots alone, never from project files, so an executor
  * holding only a plan can do everything a local plan does.
  */
-import type { EngineAdapter, TableRef } from '../adapters/engine-adapter.js';
+import type { ColumnInfo, EngineAdapter, TableRef } from '../adapters/engine-adapter.js';
 import { EngineError } from '../errors.js';
 import type { ModelDefinition } from '../model-types.js';
 import { JinjaRenderer } from '../render/jinja-renderer.js';
 import type { TableName } from '../sql/names.js';
+import { outputColumns, parseQuery } from '../sql/query.js';
 import {
   PROD,
   normalizeEnvironmentName,
@@ -19,9 +20,10 @@ import {
 } from '../snapshot/table-naming.js';
 import type { Interval, Snapshot } from '../snapshot/snapshot-types.js';
 import { createPhysicalTable, dropPhysicalTable, writeBatch } from './materialize.js';
+import { tempTableName } from './materialize-sql.js';
 import { renderModelQuery, type RenderedModel } from './query-renderer.js';
 import { readSeed, type SeedData } from './seed-reader.js';
-import { loadSeed } from './seed-loader.js';
+import { loadSeed, seedInsertStatements } from './seed-loader.js';
 
 export interface EvaluatorOptions {
   gateway?: string;
@@ -91,8 +93,13 @@ export class SnapshotEvaluator {
     executionTime: number,
     snapshots: Map<string, Snapshot>,
     environment = PROD,
+    /** Columns of an empty stand-in for the model's own table, for a first self-referencing build. */
+    selfColumns?: string[],
   ): RenderedModel {
     const dialect = this.adapter.dialect;
+    const selfStandIn = selfColumns
+      ? `SELECT ${selfColumns.map((c) => `NULL AS ${this.adapter.quoteIdentifier(c)}`).join(', ')} WHERE 1 = 0`
+      : undefined;
     const tableFor = (fqn: string): string | undefined => {
       const parent = snapshots.get(fqn);
       if (!parent || !hasPhysicalTable(parent.node.definition)) return undefined;
@@ -111,6 +118,7 @@ export class SnapshotEvaluator {
         dialect,
         tableFor,
         embeddedQuery: (fqn) => {
+          if (fqn === snapshot.name && selfStandIn !== undefined) return selfStandIn;
           const parent = snapshots.get(fqn);
           if (!parent || parent.node.definition.kind.name !== 'EMBEDDED' || seen.has(fqn)) {
             return undefined;
@@ -137,6 +145,7 @@ export class SnapshotEvaluator {
       table: this.physicalTable(snapshot),
       kind: def.kind,
       ...(def.columns ? { columns: def.columns } : {}),
+      ...(def.partitionedBy.length > 0 ? { partitionedBy: def.partitionedBy } : {}),
       modelName: def.name,
     };
   }
@@ -168,13 +177,51 @@ export class SnapshotEvaluator {
       );
       return;
     }
-    const rendered = this.render(
+    await this.createMissingTable(
       snapshot,
       [executionTime - 1, executionTime],
       executionTime,
       snapshots,
     );
-    await createPhysicalTable(target, rendered.query);
+  }
+
+  /**
+   * Creates the table from the query's columns. A model that reads its own
+   * table reads an empty stand-in with the same column names the first time.
+   */
+  private async createMissingTable(
+    snapshot: Snapshot,
+    interval: Interval,
+    executionTime: number,
+    snapshots: Map<string, Snapshot>,
+    environment = PROD,
+  ): Promise<void> {
+    const target = this.target(snapshot);
+    const rendered = this.render(snapshot, interval, executionTime, snapshots, environment);
+    const own = this.adapter.tableName(target.table);
+    const readsItself = !target.columns && rendered.query.includes(own);
+    if (!readsItself) {
+      await createPhysicalTable(target, rendered.query);
+      return;
+    }
+    const def = snapshot.node.definition;
+    const columns = outputColumns(
+      parseQuery(rendered.query, this.adapter.dialect, def.query?.location ?? def.location),
+    );
+    if (columns.some((c) => c.star || c.name === undefined)) {
+      throw new EngineError(
+        `${def.name} reads its own table, so its first build needs every output column named; name them, or declare them with columns (...) in ${def.path}`,
+      );
+    }
+    const standIn = this.render(
+      snapshot,
+      interval,
+      executionTime,
+      snapshots,
+      environment,
+      columns.map((c) => c.name!),
+    );
+    await createPhysicalTable(target, standIn.query);
   }
 
   /**
@@ -187,6 +234,7 @@ export class SnapshotEvaluator {
     executionTime: number,
     snapshots: Map<string, Snapshot>,
     environment = PROD,
+    options: { firstInsert?: boolean } = {},
   ): Promise<EvaluationResult> {
     const def = snapshot.node.definition;
     if (!hasPhysicalTable(def)) {
@@ -198,26 +246,111 @@ export class SnapshotEvaluator {
     const rendered = this.render(snapshot, interval, executionTime, snapshots, environment);
     for (const sql of rendered.pre) await this.adapter.execute(sql);
     if (!(await this.adapter.tableExists(target.table))) {
-      await createPhysicalTable(target, rendered.query);
+      await this.createMissingTable(snapshot, interval, executionTime, snapshots, environment);
     }
     const result = await writeBatch(target, rendered.query, {
       start: interval[0],
       end: interval[1],
       executionTime,
+      ...(options.firstInsert !== undefined ? { firstInsert: options.firstInsert } : {}),
     });
     for (const sql of rendered.post) await this.adapter.execute(sql);
     return result;
+  }
+
+  /**
+   * Brings an existing table's columns in line with the model's query, for a
+   * forward-only change that keeps the table: new columns are added; columns
+   * dropped or retyped are a destructive change, handled by the kind's
+   * `on_destructive_change` (error by default, warn, allow, ignore).
+   * Returns a note for each change made or skipped.
+   */
+  async migrateSchema(
+    snapshot: Snapshot,
+    snapshots: Map<string, Snapshot>,
+    executionTime: number,
+  ): Promise<string[]> {
+    const def = snapshot.node.definition;
+    const kind = def.kind;
+    if (!hasPhysicalTable(def) || kind.name === 'SEED' || kind.name === 'VIEW') return [];
+    const target = this.target(snapshot);
+    if (!(await this.adapter.tableExists(target.table))) return [];
+    const probe: TableRef = { ...target.table, name: tempTableName('probe') };
+    await createPhysicalTable(
+      { ...target, table: probe },
+      this.render(snapshot, [executionTime - 1, executionTime], executionTime, snapshots).query,
+    );
+    let wanted: ColumnInfo[];
+    try {
+      wanted = await this.adapter.columns(probe);
+    } finally {
+      await this.adapter.dropTable(probe, { ifExists: true });
+    }
+    const current = await this.adapter.columns(target.table);
+    const have = new Map(current.map((c) => [c.name, c]));
+    const want = new Map(wanted.map((c) => [c.name, c]));
+    const tableSql = this.adapter.tableName(target.table);
+    const policy = 'onDestructiveChange' in kind ? kind.onDestructiveChange : 'error';
+    const destructive: string[] = [];
+    for (const c of current) {
+      const next = want.get(c.name);
+      if (!next) destructive.push(`drops column ${c.name}`);
+      else if (next.type !== c.type)
+        destructive.push(`changes column ${c.name} from ${c.type} to ${next.type}`);
+    }
+    if (destructive.length > 0 && policy === 'error') {
+      throw new EngineError(
+        `forward-only change to ${def.name} ${destructive.join(', ')}; set on_destructive_change to warn, allow or ignore in its kind, or make the change breaking`,
+      );
+    }
+    const notes: string[] = [];
+    const statements: string[] = [];
+    for (const c of wanted) {
+      if (!have.has(c.name)) {
+        statements.push(
+          `ALTER TABLE ${tableSql} ADD COLUMN ${this.adapter.quoteIdentifier(c.name)} ${c.type}`,
+        );
+        notes.push(`${def.name}: added column ${c.name} ${c.type}`);
+      }
+    }
+    if (policy === 'allow') {
+      for (const c of current) {
+        const next = want.get(c.name);
+        const col = this.adapter.quoteIdentifier(c.name);
+        if (!next) statements.push(`ALTER TABLE ${tableSql} DROP COLUMN ${col}`);
+        else if (next.type !== c.type) {
+          statements.push(`ALTER TABLE ${tableSql} ALTER COLUMN ${col} TYPE ${next.type}`);
+        }
+      }
+      notes.push(...destructive.map((d) => `${def.name}: ${d}`));
+    } else if (policy === 'warn') {
+      notes.push(
+        ...destructive.map(
+          (d) => `warning: forward-only change to ${def.name} ${d}; the table keeps it`,
+        ),
+      );
+    }
+    for (const sql of statements) await this.adapter.execute(sql);
+    return notes;
   }
 
   private async loadSeedTable(snapshot: Snapshot, table: TableRef): Promise<EvaluationResult> {
     const def = snapshot.node.definition;
     if (def.kind.name !== 'SEED') throw new EngineError(`${def.name} is not a SEED model`);
     const seed = this.readSeedData(snapshot);
-    // A seed is loaded whole: a table left by a load whose interval was never
-    // recorded is replaced.
-    await this.adapter.dropTable(table, { ifExists: true });
-    const loaded = await loadSeed(this.adapter, table, seed, { batchSize: def.kind.batchSize });
-    return { rows: loaded.rows };
+    if (!(await this.adapter.tableExists(table))) {
+      const loaded = await loadSeed(this.adapter, table, seed, { batchSize: def.kind.batchSize });
+      return { rows: loaded.rows };
+    }
+    // The table exists (created empty for its readers, or loaded by a plan
+    // cut short before recording it): its rows are replaced in one transaction.
+    const tableSql = this.adapter.tableName(table);
+    const inserts = seedInsertStatements(this.adapter, tableSql, seed, def.kind.batchSize);
+    await this.adapter.transaction(async (tx) => {
+      await tx.execute(`DELETE FROM ${tableSql}`);
+      for (const sql of inserts) await tx.execute(sql);
+    });
+    return { rows: seed.rows.length };
   }
 
   private readSeedData(snapshot: Snapshot): SeedData {

@@ -6,6 +6,7 @@
  * Every step can be repeated: a plan cut short anywhere and planned again
  * finds its tables and recorded intervals and only does what is left.
  */
+import { EngineError } from '../errors.js';
 import type { SnapshotEvaluator } from '../evaluate/snapshot-evaluator.js';
 import type { StateSync } from '../state/state-sync.js';
 import { StaleStateError, snapshotKey } from '../state/state-sync.js';
@@ -14,6 +15,7 @@ import type { Environment, Snapshot } from '../snapshot/snapshot-types.js';
 import { toTimestamp } from '../time/index.js';
 import { tableInfo } from './plan-builder.js';
 import type { Plan } from './plan-types.js';
+import { firstInsertTracker } from './first-insert.js';
 import { executeBackfill, type BackfillEvent, type BackfillResult } from './scheduler.js';
 
 export type ApplyStage = 'snapshots' | 'tables' | 'backfill' | 'promote' | 'finalize';
@@ -21,6 +23,7 @@ export type ApplyStage = 'snapshots' | 'tables' | 'backfill' | 'promote' | 'fina
 export type ApplyEvent =
   | { type: 'stage'; stage: ApplyStage }
   | { type: 'tables'; done: number; total: number }
+  | { type: 'note'; message: string }
   | BackfillEvent;
 
 export interface ApplyPlanOptions {
@@ -103,17 +106,40 @@ export async function applyPlan(plan: Plan, options: ApplyPlanOptions): Promise<
     emit({ type: 'stage', stage: 'tables' });
     let made = 0;
     for (const snapshot of plan.snapshots) {
-      await evaluator.createTable(snapshot, byName, plan.executionTime);
+      try {
+        await evaluator.createTable(snapshot, byName, plan.executionTime);
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        throw new EngineError(
+          `${snapshot.node.definition.name}: creating its table failed: ${message}`,
+          { cause: err },
+        );
+      }
       emit({ type: 'tables', done: ++made, total: plan.snapshots.length });
     }
 
+    if (plan.environment === PROD) {
+      // Forward-only changes keep their table: bring its columns up to date.
+      const fresh = new Set(plan.newSnapshots.map((s) => snapshotKey(s)));
+      for (const snapshot of plan.snapshots) {
+        if (snapshot.changeCategory !== 'forward_only' || !fresh.has(snapshotKey(snapshot)))
+          continue;
+        for (const note of await evaluator.migrateSchema(snapshot, byName, plan.executionTime)) {
+          emit({ type: 'note', message: note });
+        }
+      }
+    }
+
     emit({ type: 'stage', stage: 'backfill' });
+    const firstInsert = await firstInsertTracker(state, plan.backfill);
     const backfill = await executeBackfill({
       items: plan.backfill,
       snapshots: byName,
       concurrency: options.concurrency,
       evaluate: (snapshot, interval) =>
-        evaluator.evaluate(snapshot, interval, plan.executionTime, byName, plan.environment),
+        evaluator.evaluate(snapshot, interval, plan.executionTime, byName, plan.environment, {
+          firstInsert: firstInsert(snapshot),
+        }),
       record: (snapshot, interval) => state.addInterval(snapshot, snapshot.version, interval),
       ...(options.onEvent ? { onEvent: options.onEvent } : {}),
       ...(options.signal ? { signal: options.signal } : {}),

@@ -11,6 +11,7 @@ import type { Interval, Snapshot } from '../snapshot/snapshot-types.js';
 import { toTimestamp } from '../time/index.js';
 import { computeBackfill } from './backfill.js';
 import type { BackfillItem } from './plan-types.js';
+import { firstInsertTracker } from './first-insert.js';
 import { executeBackfill, type BackfillEvent, type BackfillResult } from './scheduler.js';
 
 export interface RunOptions {
@@ -74,12 +75,15 @@ export async function runEnvironment(options: RunOptions): Promise<RunResult> {
     ...(options.ignoreCron ? { ignoreCron: true } : {}),
     ...(options.select ? { only: new Set(options.select) } : {}),
   });
+  const firstInsert = await firstInsertTracker(options.state, items);
   const backfill = await executeBackfill({
     items,
     snapshots: byName,
     concurrency: options.concurrency,
     evaluate: (snapshot, interval) =>
-      options.evaluator.evaluate(snapshot, interval, options.executionTime, byName, environment),
+      options.evaluator.evaluate(snapshot, interval, options.executionTime, byName, environment, {
+        firstInsert: firstInsert(snapshot),
+      }),
     record: (snapshot, interval) => options.state.addInterval(snapshot, snapshot.version, interval),
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
     ...(options.signal ? { signal: options.signal } : {}),

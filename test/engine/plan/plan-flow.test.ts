@@ -258,6 +258,50 @@ for (const engine of engines) {
       }
     });
 
+    it('applies a forward-only change without backfilling history, and refuses a destructive one', async () => {
+      const clock = testClock(JAN_10);
+      const { dir, ctx } = await freshProject(clock);
+      let current = ctx;
+      try {
+        await apply(current, await current.plan({ environment: 'prod' }));
+        const s = schemaOf(current);
+        await current.close();
+
+        edit(dir, INC, '  event_date\nFROM', '  event_date,\n  item_id * 10 AS item_code\nFROM');
+        current = await reopen(dir, clock);
+        const plan = await current.plan({ environment: 'prod', forwardOnly: true });
+        assert.equal(changeOf(plan, 'incremental_model')?.category, 'forward_only');
+        const before = plan.snapshots.find((x) => x.name.includes('incremental_model'))!;
+        const events = await apply(current, plan);
+        assert.equal(events.filter((e) => e.type === 'batch_done').length, 0, 'history is kept');
+        const old = await rows(
+          current,
+          `SELECT COUNT(*) AS n, COUNT(item_code) AS coded FROM ${s}.incremental_model`,
+        );
+        assert.deepEqual(old, [{ n: 8, coded: 0 }], 'the new column exists, empty for old rows');
+
+        clock.advance(DAY);
+        const run = await current.run('prod');
+        assert.equal(run.backfill.failed.length, 0);
+        const after = await current.plan({ environment: 'prod' });
+        assert.equal(
+          after.snapshots.find((x) => x.name.includes('incremental_model'))!.version,
+          before.version,
+          'the table version is unchanged',
+        );
+        await current.close();
+
+        edit(dir, INC, '  item_id,\n', '');
+        current = await reopen(dir, clock);
+        const destructive = await current.plan({ environment: 'prod', forwardOnly: true });
+        const result = await current.apply(destructive);
+        assert.equal(result.status, 'failed');
+        assert.match(result.error ?? '', /drops column item_id.*on_destructive_change/);
+      } finally {
+        await current.close();
+      }
+    });
+
     it('runs exactly the new intervals after a day, and nothing when nothing is due', async () => {
       const clock = testClock(JAN_10);
       const { ctx } = await freshProject(clock);
