@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// `npm start`: builds a starter project (once) in ./example, then shows what
-// the CLI makes of it: project info, the model DAG, and the SQL one model runs.
+// `npm start`: builds a starter project (once) in ./example, then works it
+// as local mode does: project info, the model DAG, the SQL one model runs, a
+// plan applied to prod, a run, and the rows the views now show.
 // Pass another project folder as the first argument to use it instead.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -27,4 +28,9 @@ tideline(
   '--end',
   '2020-01-07',
 );
-tideline('fetchdf', "SELECT 'ready' AS status, current_date AS today");
+tideline('plan', '--auto-apply');
+tideline('run');
+tideline(
+  'fetchdf',
+  'SELECT item_id, num_orders FROM sqlmesh_example.full_model ORDER BY item_id',
+);

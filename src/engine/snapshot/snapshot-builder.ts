@@ -3,6 +3,7 @@
  * parents first, so each model's parent hashes fold in its parents' own.
  */
 
+import type { AuditDefinition } from '../model-types.js';
 import type { Project } from '../project/project-loader.js';
 import {
   fingerprintOf,
@@ -69,6 +70,13 @@ export function buildSnapshots(
     };
     const macros = jinjaMacrosUsed(def, project.jinjaMacros);
     if (macros.length > 0) node.jinjaMacros = macros;
+    const audits: Record<string, AuditDefinition> = {};
+    for (const call of def.audits) {
+      const key = call.name.toLowerCase();
+      const found = project.audits.get(key);
+      if (found) audits[key] = found;
+    }
+    if (Object.keys(audits).length > 0) node.audits = audits;
     out.set(fqn, {
       name: fqn,
       identifier: identifierOf(fingerprint),

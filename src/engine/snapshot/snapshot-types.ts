@@ -10,7 +10,7 @@
  * metadata-only change keeps the table.
  */
 
-import type { JinjaMacroFile, ModelDefinition } from '../model-types.js';
+import type { AuditDefinition, JinjaMacroFile, ModelDefinition } from '../model-types.js';
 
 export interface SnapshotFingerprint {
   dataHash: string;
@@ -51,6 +51,11 @@ export interface SnapshotNode {
   defaultCatalog: string;
   /** The Jinja macro files the model calls (so it renders without the project's files). */
   jinjaMacros?: JinjaMacroFile[];
+  /**
+   * The project audits (audits/*.sql) the model calls, by lower-case name;
+   * inline audits are in the definition and built-in ones in the engine.
+   */
+  audits?: Record<string, AuditDefinition>;
 }
 
 export interface Snapshot {
