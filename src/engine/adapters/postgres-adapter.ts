@@ -322,7 +322,15 @@ export class PostgresAdapter extends SqlAdapter {
       await this.execute(`CREATE VIEW ${this.tableName(view)} AS ${selectSql}`);
       return;
     }
-    // CREATE OR REPLACE VIEW cannot change a view's columns here; drop and recreate instead.
+    try {
+      // Keeps views that read this one in place.
+      await this.execute(`CREATE OR REPLACE VIEW ${this.tableName(view)} AS ${selectSql}`);
+      return;
+    } catch (err) {
+      // 42P16: the new query drops, renames or retypes columns, which CREATE OR
+      // REPLACE cannot do; anything else is a real error.
+      if ((err as { code?: unknown }).code !== '42P16' && !/42P16/.test(String(err))) throw err;
+    }
     await this.transaction(async (tx) => {
       await tx.dropView(view, { ifExists: true });
       await tx.execute(`CREATE VIEW ${this.tableName(view)} AS ${selectSql}`);

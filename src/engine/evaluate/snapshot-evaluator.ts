@@ -94,11 +94,16 @@ export class SnapshotEvaluator {
     snapshots: Map<string, Snapshot>,
     environment = PROD,
     /** Columns of an empty stand-in for the model's own table, for a first self-referencing build. */
-    selfColumns?: string[],
+    selfColumns?: Array<{ name: string; type?: string }>,
   ): RenderedModel {
     const dialect = this.adapter.dialect;
     const selfStandIn = selfColumns
-      ? `SELECT ${selfColumns.map((c) => `NULL AS ${this.adapter.quoteIdentifier(c)}`).join(', ')} WHERE 1 = 0`
+      ? `SELECT ${selfColumns
+          .map((c) => {
+            const value = c.type ? `CAST(NULL AS ${c.type})` : 'NULL';
+            return `${value} AS ${this.adapter.quoteIdentifier(c.name)}`;
+          })
+          .join(', ')} WHERE 1 = 0`
       : undefined;
     const tableFor = (fqn: string): string | undefined => {
       const parent = snapshots.get(fqn);
@@ -219,7 +224,7 @@ export class SnapshotEvaluator {
       executionTime,
       snapshots,
       environment,
-      columns.map((c) => c.name!),
+      columns.map((c) => ({ name: c.name!, ...(c.castType ? { type: c.castType } : {}) })),
     );
     await createPhysicalTable(target, standIn.query);
   }

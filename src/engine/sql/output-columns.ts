@@ -1,6 +1,7 @@
 /**
  * The columns a query produces, in order, read from its syntax tree.
  */
+import * as polyglot from '@polyglot-sql/sdk';
 import { normalizeIdentifier } from './names.js';
 import type { AstNode, ParsedQuery } from './query-parser.js';
 import { identifierOf } from './table-references.js';
@@ -16,6 +17,17 @@ export interface OutputColumn {
   star: boolean;
   /** The table a `t.*` projection is qualified with. */
   starTable?: string;
+  /** The type of a projection that is a CAST (`CAST(x AS DATE) AS d`), as SQL in the query's dialect. */
+  castType?: string;
+}
+
+/** The target type of a CAST node, as SQL. */
+function castTypeOf(node: unknown, parsed: ParsedQuery): string | undefined {
+  if (!isObject(node)) return undefined;
+  const cast = node['cast'] ?? node['try_cast'];
+  if (!isObject(cast) || !isObject(cast['to'])) return undefined;
+  const out = polyglot.generate([{ data_type: cast['to'] }], parsed.dialect.parser);
+  return out.success ? out.sql?.[0] : undefined;
 }
 
 function isObject(value: unknown): value is AstNode {
@@ -58,7 +70,12 @@ export function outputColumns(parsed: ParsedQuery): OutputColumn[] {
   return (select['expressions'] as unknown[]).map((projection): OutputColumn => {
     if (!isObject(projection)) return { name: undefined, star: false };
     const alias = projection['alias'];
-    if (isObject(alias)) return { name: fold(alias['alias']), star: false };
+    if (isObject(alias)) {
+      const castType = castTypeOf(alias['this'], parsed);
+      return castType === undefined
+        ? { name: fold(alias['alias']), star: false }
+        : { name: fold(alias['alias']), star: false, castType };
+    }
     const column = projection['column'];
     if (isObject(column)) return { name: fold(column['name']), star: false };
     const star = projection['star'];
