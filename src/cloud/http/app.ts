@@ -1,0 +1,97 @@
+/**
+ * The cloud's HTTP application: request ids and JSON access logs, a body
+ * size limit, errors as JSON, health endpoints, and the route modules
+ * (each adds its routes under the project prefix or at the root).
+ */
+import { randomUUID } from 'node:crypto';
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { CloudContext } from '../context.js';
+import { ApiError } from './api-error.js';
+import { authenticate, projectScope, type CloudEnv } from './project-scope.js';
+
+export const PROJECT_PREFIX = '/sqlmesh/:org/:project';
+
+/** A route module: public routes (before authentication) and authenticated ones. */
+export interface RouteModule {
+  name: string;
+  /** Routes at the server root (health, metrics, login pages...). */
+  root?(app: Hono<CloudEnv>, ctx: CloudContext): void;
+  /** Routes under the project prefix reached without a token (token endpoint, discovery, login). */
+  projectPublic?(app: Hono<CloudEnv>, ctx: CloudContext): void;
+  /**
+   * Routes under `<project prefix>/api` that need an authenticated caller of the
+   * project (the app is mounted there: register `/plans`, not `/api/plans`).
+   */
+  project?(app: Hono<CloudEnv>, ctx: CloudContext): void;
+}
+
+export function createCloudApp(ctx: CloudContext, modules: readonly RouteModule[]): Hono<CloudEnv> {
+  const app = new Hono<CloudEnv>();
+
+  app.use('*', async (c, next) => {
+    const requestId = c.req.header('x-request-id')?.slice(0, 100) || randomUUID();
+    c.set('requestId', requestId);
+    c.header('x-request-id', requestId);
+    const started = performance.now();
+    await next();
+    ctx.log.debug('request', {
+      requestId,
+      method: c.req.method,
+      path: c.req.path,
+      status: c.res.status,
+      ms: Math.round((performance.now() - started) * 10) / 10,
+    });
+  });
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: ctx.settings.maxBodyBytes,
+      onError: (c) =>
+        c.json(
+          {
+            error: {
+              code: 'payload_too_large',
+              message: `the body is larger than ${ctx.settings.maxBodyBytes} bytes`,
+            },
+          },
+          413,
+        ),
+    }),
+  );
+
+  app.onError((err, c) => {
+    if (err instanceof ApiError) {
+      return c.json({ error: { code: err.code, message: err.message } }, err.status);
+    }
+    ctx.log.error('unhandled error', {
+      requestId: c.get('requestId'),
+      path: c.req.path,
+      error: err instanceof Error ? err.message : String(err),
+    });
+    return c.json(
+      { error: { code: 'internal', message: `internal error (request ${c.get('requestId')})` } },
+      500,
+    );
+  });
+  app.notFound((c) =>
+    c.json(
+      { error: { code: 'not_found', message: `no route ${c.req.method} ${c.req.path}` } },
+      404,
+    ),
+  );
+
+  app.get('/livez', (c) => c.text('ok'));
+
+  for (const m of modules) m.root?.(app, ctx);
+
+  const scoped = new Hono<CloudEnv>();
+  scoped.use('*', projectScope(ctx));
+  scoped.use('/api/*', authenticate(ctx));
+  for (const m of modules) m.projectPublic?.(scoped, ctx);
+  const authed = new Hono<CloudEnv>();
+  for (const m of modules) m.project?.(authed, ctx);
+  scoped.route('/api', authed);
+  app.route(PROJECT_PREFIX, scoped);
+  return app;
+}

@@ -1,0 +1,5 @@
+/** Every route module the cloud serves, in registration order. */
+import { tokenRoutes } from './auth/token-routes.js';
+import type { RouteModule } from './http/app.js';
+
+export const ALL_ROUTES: readonly RouteModule[] = [tokenRoutes];
