@@ -158,9 +158,19 @@ describe('plan and run refuse bad input with one line', () => {
 
   const cases: Array<{ args: string[]; code: number; message: RegExp }> = [
     {
-      args: ['plan', '--start', '2020-01-05', '--end', '2020-01-01'],
+      args: ['plan', 'dev', '--start', '2020-01-05', '--end', '2020-01-01'],
       code: 1,
       message: /--start \(2020-01-05.*\) must be before --end/,
+    },
+    {
+      args: ['plan', '--start', '2020-01-05'],
+      code: 1,
+      message: /--start and --end apply to plans of dev environments or restatements/,
+    },
+    {
+      args: ['plan', 'dev', '--end', '2999-01-01'],
+      code: 1,
+      message: /--end \(2999-01-02.*\) is in the future/,
     },
     { args: ['plan', 'bad env!'], code: 1, message: /invalid environment name "bad env!"/ },
     {

@@ -270,6 +270,7 @@ export function registerPlanCommands(program: Command, io: CliIo): void {
           );
           return;
         }
+        for (const w of plan.warnings) io.err(`Warning: ${w}`);
         const unitOf = (fqn: string) => {
           const s = plan.snapshots.find((x) => x.name === fqn);
           return s ? snapshotIntervalUnit(s.node.definition) : undefined;

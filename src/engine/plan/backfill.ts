@@ -44,7 +44,8 @@ function batchSizeOf(def: ModelDefinition): number | undefined {
 
 /**
  * Start of a model's history: its own `start`; else the earliest start among
- * its parents (transitively); else one cron period before the latest run
+ * its parents, each found the same way (so a parent without any start upstream
+ * counts with its own default); else one cron period before the latest run
  * (SQLMesh's default).
  */
 export function snapshotStart(
@@ -53,12 +54,36 @@ export function snapshotStart(
   relativeTo: number,
   cache: Map<string, number | undefined> = new Map(),
 ): number {
-  const explicit = explicitStart(snapshot, byName, relativeTo, cache);
-  if (explicit !== undefined) return explicit;
+  const cached = cache.get(snapshot.name);
+  if (cached !== undefined) return cached;
   const def = snapshot.node.definition;
-  return defaultStart(def.cron, relativeTo, def.cronTz);
+  let start: number | undefined;
+  if (def.start !== undefined) {
+    start = toTimestamp(def.start, relativeTo);
+  } else {
+    // Guards against a cycle; a model reading itself is skipped below.
+    cache.set(snapshot.name, undefined);
+    for (const parent of snapshot.parents) {
+      if (parent.name === snapshot.name || cache.has(parent.name)) {
+        const known = cache.get(parent.name);
+        if (known !== undefined && (start === undefined || known < start)) start = known;
+        continue;
+      }
+      const p = byName.get(parent.name);
+      if (!p) continue;
+      const s = snapshotStart(p, byName, relativeTo, cache);
+      if (start === undefined || s < start) start = s;
+    }
+    start ??= defaultStart(def.cron, relativeTo, def.cronTz);
+  }
+  cache.set(snapshot.name, start);
+  return start;
 }
 
+/**
+ * The earliest `start` set explicitly on the model or, when it has none, on
+ * its parents (transitively). A requested start never goes before it.
+ */
 function explicitStart(
   snapshot: Snapshot,
   byName: Map<string, Snapshot>,
@@ -106,6 +131,7 @@ export function computeBackfill(
 ): BackfillItem[] {
   const byName = new Map(snapshots.map((s) => [s.name, s]));
   const starts = new Map<string, number | undefined>();
+  const explicitStarts = new Map<string, number | undefined>();
   const items: BackfillItem[] = [];
   for (const snapshot of snapshots) {
     const def = snapshot.node.definition;
@@ -115,6 +141,7 @@ export function computeBackfill(
     if (def.kind.name === 'SEED' && recorded.length > 0) continue;
     const unit = snapshotIntervalUnit(def);
     const modelStart = snapshotStart(snapshot, byName, options.executionTime, starts);
+    const lowest = explicitStart(snapshot, byName, options.executionTime, explicitStarts);
     const start = options.start ?? modelStart;
     const end = options.end ?? options.executionTime;
     const missing = missingIntervals({
@@ -128,7 +155,7 @@ export function computeBackfill(
       ...(def.cronTz ? { cronTz: def.cronTz } : {}),
       lookback: lookbackOf(def),
       allowPartials: def.allowPartials,
-      modelStart: def.start !== undefined ? modelStart : undefined,
+      ...(lowest !== undefined ? { modelStart: lowest } : {}),
       ...(def.end !== undefined
         ? { modelEnd: toEndTimestamp(def.end, options.executionTime) }
         : {}),

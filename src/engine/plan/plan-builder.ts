@@ -51,6 +51,18 @@ export interface BuildPlanInput {
   planId?: string;
 }
 
+const DAY_MS = 86_400_000;
+
+/** A time option read, its error naming the option. */
+function timeOption(option: string, value: string | number, now: number, isEnd = false): number {
+  try {
+    return isEnd ? toEndTimestamp(value, now) : toTimestamp(value, now);
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new TidelineError(`${option}: ${reason}`);
+  }
+}
+
 const BREAKING_KINDS = new Set<ChangeCategory>(['breaking', 'indirect_breaking']);
 
 export function tableInfo(snapshot: Snapshot, physicalTable = ''): SnapshotTableInfo {
@@ -122,7 +134,10 @@ export async function buildPlan(input: BuildPlanInput): Promise<Plan> {
   const now = input.now;
   const show = input.displayName ?? ((fqn: string) => fqn);
   const executionTime =
-    input.executionTime !== undefined ? toTimestamp(input.executionTime, now) : now;
+    input.executionTime !== undefined
+      ? timeOption('--execution-time', input.executionTime, now)
+      : now;
+  const warnings: string[] = [];
   const target = await input.state.getEnvironment(environment);
   const base =
     target ?? (environment === PROD ? undefined : await input.state.getEnvironment(PROD));
@@ -253,6 +268,11 @@ export async function buildPlan(input: BuildPlanInput): Promise<Plan> {
   }
 
   const downstream = downstreamOf(finalByName);
+  const children = new Map<string, string[]>();
+  for (const s of finalByName.values()) {
+    for (const p of s.parents) children.set(p.name, [...(children.get(p.name) ?? []), s.name]);
+  }
+  const childrenOf = (name: string): string[] => children.get(name) ?? [];
   for (const change of changes) {
     if (change.type === 'directly_modified') change.downstream = downstream(change.name).map(show);
   }
@@ -283,8 +303,19 @@ export async function buildPlan(input: BuildPlanInput): Promise<Plan> {
     .map((s) => snapshotKey(s));
 
   // Time range.
-  const start = input.start !== undefined ? toTimestamp(input.start, now) : undefined;
-  const end = input.end !== undefined ? toEndTimestamp(input.end, now) : undefined;
+  const start = input.start !== undefined ? timeOption('--start', input.start, now) : undefined;
+  const end = input.end !== undefined ? timeOption('--end', input.end, now, true) : undefined;
+  const endSlack = input.end !== undefined && isDateOnly(input.end) ? DAY_MS : 0;
+  if (end !== undefined && end > executionTime + endSlack) {
+    throw new TidelineError(
+      `--end (${new Date(end).toISOString()}) is in the future (execution time ${new Date(executionTime).toISOString()}); choose an end at or before it`,
+    );
+  }
+  if (environment === PROD && restate.size === 0 && (start !== undefined || end !== undefined)) {
+    throw new TidelineError(
+      '--start and --end apply to plans of dev environments or restatements; plan prod without them, or add --restate-model',
+    );
+  }
   if (start !== undefined && end !== undefined && start >= end) {
     throw new TidelineError(
       `--start (${new Date(start).toISOString()}) must be before --end (${new Date(end).toISOString()})`,
@@ -294,8 +325,39 @@ export async function buildPlan(input: BuildPlanInput): Promise<Plan> {
   // Restatements: the model and everything downstream of it, for the range.
   const restatements: Plan['restatements'] = [];
   const restated = new Set<string>();
+  const baseVersions = new Set((base?.snapshots ?? []).map((s) => s.version));
   for (const name of restate) {
-    for (const n of [name, ...downstream(name)]) restated.add(n);
+    if (target && !target.snapshots.some((s) => s.name === name)) {
+      throw new TidelineError(
+        `--restate-model ${show(name)}: the model is not in environment ${environment}; plan it there first`,
+      );
+    }
+    if (!target && environment === PROD) {
+      throw new TidelineError(
+        `--restate-model ${show(name)}: environment prod does not exist yet; apply a plan to it first`,
+      );
+    }
+    const visit = (n: string, isRoot: boolean): void => {
+      if (restated.has(n)) return;
+      const s = finalByName.get(n);
+      if (!s) return;
+      const kind = s.node.definition.kind;
+      // Models that refuse restatement (and seeds) are skipped, and so is
+      // what only they would have restated.
+      if (kind.name === 'SEED' || ('disableRestatement' in kind && kind.disableRestatement)) {
+        if (isRoot)
+          warnings.push(`${show(n)} cannot be restated (disable_restatement or SEED); skipped`);
+        return;
+      }
+      // A dev plan never rewrites a table the base environment (prod) uses.
+      if (environment !== PROD && baseVersions.has(s.version)) {
+        warnings.push(`${show(n)} is shared with ${base?.name ?? PROD}; restate it there instead`);
+        return;
+      }
+      restated.add(n);
+      for (const child of childrenOf(n)) visit(child, false);
+    };
+    visit(name, true);
   }
   const finalList = snapshots;
   const recorded = await input.state.getVersionIntervals(
@@ -324,7 +386,6 @@ export async function buildPlan(input: BuildPlanInput): Promise<Plan> {
 
   // What to evaluate: in prod everything missing; elsewhere only what this
   // environment does not share with its base.
-  const baseVersions = new Set((base?.snapshots ?? []).map((s) => s.version));
   const only =
     environment === PROD
       ? undefined
@@ -370,5 +431,6 @@ export async function buildPlan(input: BuildPlanInput): Promise<Plan> {
     removed,
     restatements,
     backfill,
+    warnings,
   };
 }

@@ -74,6 +74,8 @@ export interface Plan {
   /** Intervals forgotten before backfilling (`--restate-model`). */
   restatements: Array<{ name: string; identifier: string; version: string; interval: Interval }>;
   backfill: BackfillItem[];
+  /** Things the user should know (restatements skipped, ...). */
+  warnings: string[];
 }
 
 /** True when applying the plan would change anything at all. */
