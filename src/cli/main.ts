@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { TidelineError } from '../engine/errors.js';
+import { registerAuditCommands } from './commands/audit-commands.js';
 import { registerPlanCommands } from './commands/plan-commands.js';
 import { registerProjectCommands } from './commands/project-commands.js';
 import { CLI_VERSION, type CliIo, processIo } from './cli-context.js';
@@ -23,6 +24,7 @@ export function buildProgram(io: CliIo): Command {
     .exitOverride();
   registerProjectCommands(program, io);
   registerPlanCommands(program, io);
+  registerAuditCommands(program, io);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

@@ -127,6 +127,13 @@ class Progress {
       const what =
         `${this.nameOf(event.name)} ${formatIntervals([event.interval])} ` +
         `(${(event.durationMs / 1000).toFixed(2)}s${rows})`;
+      for (const a of event.audits ?? []) {
+        if (!a.passed && !a.skipped) {
+          this.io.err(
+            `Warning: audit ${a.name} failed for ${this.nameOf(event.name)} (${a.failingRows} row(s)${a.error ? `: ${a.error}` : ''}); it does not block`,
+          );
+        }
+      }
       if (this.total === undefined) {
         this.io.out(`[${this.done}] ${what}`);
         return;

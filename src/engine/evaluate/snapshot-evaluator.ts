@@ -7,6 +7,8 @@
  * holding only a plan can do everything a local plan does.
  */
 import type { ColumnInfo, EngineAdapter, TableRef } from '../adapters/engine-adapter.js';
+import { runModelAudits } from '../audit/audit-runner.js';
+import { auditFailureOf, type AuditResult } from '../audit/audit-types.js';
 import { EngineError } from '../errors.js';
 import type { ModelDefinition } from '../model-types.js';
 import { JinjaRenderer } from '../render/jinja-renderer.js';
@@ -31,6 +33,8 @@ export interface EvaluatorOptions {
 
 export interface EvaluationResult {
   rows?: number;
+  /** Audits run after the write (blocking failures throw instead). */
+  audits?: AuditResult[];
 }
 
 /** A table name's parts as an adapter's table reference. */
@@ -260,7 +264,43 @@ export class SnapshotEvaluator {
       ...(options.firstInsert !== undefined ? { firstInsert: options.firstInsert } : {}),
     });
     for (const sql of rendered.post) await this.adapter.execute(sql);
-    return result;
+    const audits = await this.audit(snapshot, interval, executionTime, snapshots, environment);
+    return { ...result, ...(audits.length > 0 ? { audits } : {}) };
+  }
+
+  /**
+   * Runs the model's audits on the interval just written. A blocking failure
+   * throws (so the interval is not recorded); the rest are returned.
+   */
+  async audit(
+    snapshot: Snapshot,
+    interval: Interval,
+    executionTime: number,
+    snapshots: Map<string, Snapshot>,
+    environment = PROD,
+  ): Promise<AuditResult[]> {
+    const def = snapshot.node.definition;
+    if (def.audits.length === 0) return [];
+    const table = this.physicalTable(snapshot);
+    const results = await runModelAudits({
+      adapter: this.adapter,
+      snapshot,
+      table: this.adapter.tableName(table),
+      tableRef: table,
+      interval,
+      executionTime,
+      tableFor: (fqn) => {
+        const other = snapshots.get(fqn);
+        return other && hasPhysicalTable(other.node.definition)
+          ? this.adapter.tableName(this.physicalTable(other))
+          : undefined;
+      },
+      ...(this.options.gateway !== undefined ? { gateway: this.options.gateway } : {}),
+      environment: normalizeEnvironmentName(environment),
+    });
+    const failure = auditFailureOf(def.name, results);
+    if (failure) throw failure;
+    return results;
   }
 
   /**

@@ -5,6 +5,7 @@
  * its evaluation committed, so a backfill cut short anywhere resumes without
  * losing or repeating an interval's effect.
  */
+import type { AuditResult } from '../audit/audit-types.js';
 import type { Interval, Snapshot } from '../snapshot/snapshot-types.js';
 import type { BackfillItem } from './plan-types.js';
 
@@ -17,6 +18,8 @@ export type BackfillEvent =
       batch: number;
       batches: number;
       rows?: number;
+      /** Audits that ran after the write, passed or not (non-blocking failures warn). */
+      audits?: AuditResult[];
       durationMs: number;
     }
   | { type: 'batch_failed'; name: string; interval: Interval; error: Error; durationMs: number }
@@ -26,7 +29,10 @@ export interface ExecuteBackfillOptions {
   items: readonly BackfillItem[];
   /** The environment's snapshots by name (for lineage between items). */
   snapshots: Map<string, Snapshot>;
-  evaluate(snapshot: Snapshot, interval: Interval): Promise<{ rows?: number }>;
+  evaluate(
+    snapshot: Snapshot,
+    interval: Interval,
+  ): Promise<{ rows?: number; audits?: AuditResult[] }>;
   /** Records a committed interval. */
   record(snapshot: Snapshot, interval: Interval): Promise<void>;
   /** Snapshots evaluated at the same time; at least 1. */
@@ -124,6 +130,7 @@ export async function executeBackfill(options: ExecuteBackfillOptions): Promise<
           batch: i + 1,
           batches: item.batches.length,
           ...(evaluated.rows !== undefined ? { rows: evaluated.rows } : {}),
+          ...(evaluated.audits ? { audits: evaluated.audits } : {}),
           durationMs: performance.now() - started,
         });
       } catch (err) {

@@ -302,6 +302,43 @@ for (const engine of engines) {
       }
     });
 
+    it('fails the plan on a blocking audit, naming the audit, the model and a failing row', async () => {
+      const clock = testClock(JAN_10);
+      const { dir, ctx } = await freshProject(clock);
+      let current = ctx;
+      try {
+        await current.close();
+        edit(dir, 'seeds/seed_data.csv', '8,1,2020-01-07', '8,-5,2020-01-07');
+        current = await reopen(dir, clock);
+        const result = await current.apply(await current.plan({ environment: 'prod' }));
+        assert.equal(result.status, 'failed');
+        assert.match(
+          result.error ?? '',
+          /audit assert_positive_order_ids failed for \S*full_model: 1 row\(s\), first: \{.*"item_id":-5/,
+        );
+        assert.equal(await current.state.getEnvironment('prod'), undefined, 'prod is not created');
+        edit(
+          dir,
+          'models/full_model.sql',
+          'audits (assert_positive_order_ids)',
+          'audits (not_null_non_blocking(columns := [item_id]), accepted_range_non_blocking(column := item_id, min_v := 0))',
+        );
+        await current.close();
+        current = await reopen(dir, clock);
+        const events = await apply(current, await current.plan({ environment: 'prod' }));
+        const audits = events.flatMap((e) => (e.type === 'batch_done' ? (e.audits ?? []) : []));
+        assert.deepEqual(
+          audits.map((a) => [a.name, a.passed]),
+          [
+            ['not_null_non_blocking', true],
+            ['accepted_range_non_blocking', false],
+          ],
+        );
+      } finally {
+        await current.close();
+      }
+    });
+
     it('runs exactly the new intervals after a day, and nothing when nothing is due', async () => {
       const clock = testClock(JAN_10);
       const { ctx } = await freshProject(clock);
