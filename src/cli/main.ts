@@ -3,6 +3,7 @@ import { TidelineError } from '../engine/errors.js';
 import { registerAuditCommands } from './commands/audit-commands.js';
 import { registerPlanCommands } from './commands/plan-commands.js';
 import { registerProjectCommands } from './commands/project-commands.js';
+import { registerTestCommands } from './commands/test-commands.js';
 import { CLI_VERSION, type CliIo, processIo } from './cli-context.js';
 
 /** Exit codes: 0 success, 1 the work failed (or the project is wrong), 2 bad command line. */
@@ -25,6 +26,7 @@ export function buildProgram(io: CliIo): Command {
   registerProjectCommands(program, io);
   registerPlanCommands(program, io);
   registerAuditCommands(program, io);
+  registerTestCommands(program, io);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

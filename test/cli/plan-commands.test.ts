@@ -47,6 +47,22 @@ describe('plan and run commands', () => {
     assertOneLine(nothing.err);
   });
 
+  test('plan runs the unit tests first and stops when one fails, unless --skip-tests', async () => {
+    edit(dir, 'tests/test_full_model.yaml', 'num_orders: 3', 'num_orders: 30');
+    const failed = await cli('plan', '--execution-time', '2020-01-10');
+    assert.equal(failed.code, 1);
+    assert.match(failed.err, /FAIL: test_full_model/);
+    assert.match(failed.err, /^0 passed, 1 failed$/m);
+    assert.match(failed.err, /unit tests failed; fix them, or plan with --skip-tests/);
+    assert.doesNotMatch(failed.out, /environment will be initialized/);
+    const skipped = await cli('plan', '--execution-time', '2020-01-10', '--skip-tests');
+    assert.equal(skipped.code, 0, skipped.err);
+    assert.match(skipped.out, /environment will be initialized/);
+    edit(dir, 'tests/test_full_model.yaml', 'num_orders: 30', 'num_orders: 3');
+    const passing = await cli('plan', '--execution-time', '2020-01-10');
+    assert.match(passing.out, /^Unit tests: 1 passed, 0 failed$/m);
+  });
+
   test('--explain lists the steps and --json prints the plan', async () => {
     const explain = await cli('plan', '--execution-time', '2020-01-10', '--explain');
     assert.equal(explain.code, 0, explain.err);
@@ -94,16 +110,24 @@ describe('plan and run commands', () => {
       'COUNT(DISTINCT id) AS num_orders',
       'COUNT(DISTINCT id) AS num_orders,\n  MAX(id) AS last_id',
     );
-    const shown = await cli('plan', 'dev', '--execution-time', '2020-01-11');
+    const shown = await cli('plan', 'dev', '--skip-tests', '--execution-time', '2020-01-11');
     assert.equal(shown.code, 0, shown.err);
     assert.match(shown.out, /Differences from the `prod` environment:/);
     assert.match(shown.out, /^\+\s+MAX\(id\) AS last_id/m);
     assert.match(shown.out, /Directly Modified: sqlmesh_example\.full_model \(Non-breaking\)/);
-    const noDiff = await cli('plan', 'dev', '--execution-time', '2020-01-11', '--no-diff');
+    const noDiff = await cli(
+      'plan',
+      'dev',
+      '--skip-tests',
+      '--execution-time',
+      '2020-01-11',
+      '--no-diff',
+    );
     assert.doesNotMatch(noDiff.out, /^\+\s+MAX/m);
     const forced = await cli(
       'plan',
       'dev',
+      '--skip-tests',
       '--execution-time',
       '2020-01-11',
       '--categorize',
@@ -117,13 +141,27 @@ describe('plan and run commands', () => {
 
   test('a failing model fails the plan with its name and exit code 1', async () => {
     edit(dir, 'models/full_model.sql', 'MAX(id) AS last_id', 'MAX(no_such_column) AS last_id');
-    const run = await cli('plan', 'dev', '--auto-apply', '--execution-time', '2020-01-11');
+    const run = await cli(
+      'plan',
+      'dev',
+      '--skip-tests',
+      '--auto-apply',
+      '--execution-time',
+      '2020-01-11',
+    );
     assert.equal(run.code, 1);
     assert.match(run.err, /sqlmesh_example\.full_model/);
     assert.match(run.err, /no_such_column/);
     assert.match(run.err, /plan for `dev` failed/);
     edit(dir, 'models/full_model.sql', 'MAX(no_such_column) AS last_id', 'MAX(id) AS last_id');
-    const fixed = await cli('plan', 'dev', '--auto-apply', '--execution-time', '2020-01-11');
+    const fixed = await cli(
+      'plan',
+      'dev',
+      '--skip-tests',
+      '--auto-apply',
+      '--execution-time',
+      '2020-01-11',
+    );
     assert.equal(fixed.code, 0, fixed.err);
   });
 
@@ -131,7 +169,14 @@ describe('plan and run commands', () => {
     const cfg = join(dir, 'config.yaml');
     writeFileSync(cfg, readFileSync(cfg, 'utf8') + '\nenvironment_ttl: in 1 second\n');
     edit(dir, 'models/full_model.sql', 'MAX(id) AS last_id', 'MIN(id) AS first_id');
-    const made = await cli('plan', 'temp', '--auto-apply', '--execution-time', '2020-01-11');
+    const made = await cli(
+      'plan',
+      'temp',
+      '--skip-tests',
+      '--auto-apply',
+      '--execution-time',
+      '2020-01-11',
+    );
     assert.equal(made.code, 0, made.err);
     const before = await cli(
       'fetchdf',

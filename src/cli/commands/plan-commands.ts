@@ -8,6 +8,7 @@ import type { Plan, PlanChange } from '../../engine/plan/plan-types.js';
 import { planHasWork } from '../../engine/plan/plan-types.js';
 import type { BackfillEvent, BackfillResult } from '../../engine/plan/scheduler.js';
 import { formatIntervals, toTimestamp } from '../../engine/time/index.js';
+import { runUnitTests } from '../../engine/unittest/test-runner.js';
 import { type CliIo, globalOptions } from '../cli-context.js';
 import { toJson } from '../output.js';
 
@@ -190,6 +191,7 @@ function categoryArg(value: string, previous: string[] = []): string[] {
 }
 
 interface PlanFlags {
+  skipTests?: boolean;
   autoApply?: boolean;
   prompts?: boolean;
   start?: string;
@@ -231,9 +233,25 @@ export function registerPlanCommands(program: Command, io: CliIo): void {
       categoryArg,
     )
     .option('--json', 'print the plan as JSON and stop')
+    .option('--skip-tests', 'do not run the unit tests first')
     .action(async (environment: string | undefined, opts: PlanFlags, cmd: Command) => {
       const ctx = await openContext(cmd, io);
       try {
+        if (!opts.skipTests && ctx.project.counts().tests > 0) {
+          const tests = await runUnitTests(ctx.project, {});
+          if (tests.failed > 0) {
+            for (const r of tests.results.filter((x) => !x.passed)) {
+              io.err(`FAIL: ${r.name} (${r.file})`);
+              if (r.diff) io.err(r.diff);
+              if (r.error) io.err(r.error);
+            }
+            io.err(`${tests.passed} passed, ${tests.failed} failed`);
+            io.err('Error: unit tests failed; fix them, or plan with --skip-tests');
+            io.exitCode = 1;
+            return;
+          }
+          if (!opts.json) io.out(`Unit tests: ${tests.passed} passed, 0 failed`);
+        }
         const env = environment ?? ctx.project.config.defaultTargetEnvironment ?? 'prod';
         const now = ctx.clock.now();
         const categories = new Map<string, AutoCategory>();
