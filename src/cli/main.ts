@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { TidelineError } from '../engine/errors.js';
 import { registerAuditCommands } from './commands/audit-commands.js';
+import { registerExecutorCommands } from './commands/executor-commands.js';
 import { registerPlanCommands } from './commands/plan-commands.js';
 import { registerProjectCommands } from './commands/project-commands.js';
 import { registerTestCommands } from './commands/test-commands.js';
@@ -27,6 +28,7 @@ export function buildProgram(io: CliIo): Command {
   registerPlanCommands(program, io);
   registerAuditCommands(program, io);
   registerTestCommands(program, io);
+  registerExecutorCommands(program, io);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

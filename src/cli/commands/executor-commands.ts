@@ -1,0 +1,90 @@
+import { type Command } from 'commander';
+import { formatCheck, runChecks, startHealthServer } from '../../executor/health.js';
+import { Executor } from '../../executor/runtime.js';
+import type { CliIo } from '../cli-context.js';
+
+interface ExecutorFlags {
+  once?: boolean;
+  check?: boolean;
+  healthPort?: string;
+  healthHost?: string;
+  grace?: string;
+  dataDir?: string;
+}
+
+function portArg(value: string | undefined, io: CliIo): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    io.err(
+      `Error: --health-port must be a port number from 0 to 65535, got ${JSON.stringify(value)}`,
+    );
+    return NaN;
+  }
+  return n;
+}
+
+export function registerExecutorCommands(program: Command, io: CliIo): void {
+  const executor = program
+    .command('executor')
+    .description(
+      'run a hybrid executor next to your warehouse (configured by TCLOUD_* and SQLMESH__* variables)',
+    );
+  for (const kind of ['run', 'apply'] as const) {
+    executor
+      .command(kind)
+      .description(
+        kind === 'run'
+          ? 'evaluate scheduled model runs claimed from the cloud'
+          : 'apply plans claimed from the cloud, one at a time',
+      )
+      .option('--once', 'handle one task, then exit')
+      .option(
+        '--check',
+        'check the cloud, the credentials, the protocol and every gateway, then exit',
+      )
+      .option('--health-port <port>', 'serve /livez, /readyz and /metrics on this port')
+      .option('--health-host <host>', 'the address the health port listens on', '0.0.0.0')
+      .option('--grace <seconds>', 'how long SIGTERM waits for running work', '30')
+      .option(
+        '--data-dir <dir>',
+        'where relative DuckDB paths resolve (default: the working folder)',
+      )
+      .action(async (opts: ExecutorFlags) => {
+        if (opts.check) {
+          const lines = await runChecks(io.env);
+          for (const line of lines) io.out(formatCheck(line));
+          io.exitCode = lines.every((l) => l.ok) ? 0 : 1;
+          return;
+        }
+        const healthPort = portArg(opts.healthPort, io);
+        if (Number.isNaN(healthPort)) {
+          io.exitCode = 2;
+          return;
+        }
+        const grace = Number(opts.grace ?? '30');
+        const runner = new Executor({
+          kind,
+          env: io.env,
+          ...(opts.once ? { once: true } : {}),
+          graceMs: Number.isFinite(grace) && grace >= 0 ? grace * 1000 : 30_000,
+          ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
+          log: (line) => io.err(line),
+        });
+        const health =
+          healthPort !== undefined
+            ? await startHealthServer(runner, healthPort, opts.healthHost)
+            : undefined;
+        const onSignal = () => runner.drain();
+        process.on('SIGTERM', onSignal);
+        process.on('SIGINT', onSignal);
+        try {
+          await runner.run();
+        } finally {
+          process.off('SIGTERM', onSignal);
+          process.off('SIGINT', onSignal);
+          await health?.close();
+        }
+      });
+  }
+}

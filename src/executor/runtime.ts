@@ -1,0 +1,574 @@
+/**
+ * The executor's life: register with the cloud, long-poll for tasks of its
+ * kind, run them with the engine against its own gateways, report progress,
+ * logs and intervals under the task's lease, and complete them. Only
+ * outbound requests; no warehouse setting ever leaves the process.
+ *
+ * A lease that cannot be renewed in time makes the executor cancel its
+ * warehouse queries and drop the task. Draining (SIGTERM) stops claiming and
+ * finishes, or hands back, running work within a grace period.
+ */
+import { hostname } from 'node:os';
+import { createAdapter } from '../engine/adapters/adapter-factory.js';
+import type { EngineAdapter } from '../engine/adapters/engine-adapter.js';
+import { AuditFailure } from '../engine/audit/audit-types.js';
+import { ProjectError } from '../engine/errors.js';
+import { SnapshotEvaluator } from '../engine/evaluate/snapshot-evaluator.js';
+import { applyPlan, type ApplyEvent } from '../engine/plan/plan-applier.js';
+import type { Plan } from '../engine/plan/plan-types.js';
+import type { Snapshot } from '../engine/snapshot/snapshot-types.js';
+import { StaleStateError } from '../engine/state/state-sync.js';
+import type {
+  ClaimedTask,
+  CompleteRequest,
+  ExecutorKind,
+  LogLine,
+  ProgressReport,
+  RegisterResponse,
+} from '../protocol/messages.js';
+import { PROTOCOL_VERSION } from '../protocol/version.js';
+import { CloudApiError, CloudClient } from './client/cloud-client.js';
+import { HttpStateSync } from './client/http-state-sync.js';
+import { EnvFileWatcher, readExecutorSettings, type Env, type ExecutorSettings } from './config.js';
+import { createRedactor, type Redactor } from './redact.js';
+
+export const EXECUTOR_VERSION = '0.1.0';
+
+export interface ExecutorOptions {
+  kind: ExecutorKind;
+  /** The process environment (TCLOUD_*, SQLMESH__*). */
+  env: Env;
+  /** Handle one task, then exit. */
+  once?: boolean;
+  /** How long a drain waits for running work, ms (30 s by default). */
+  graceMs?: number;
+  /** `hybrid` (user-hosted, the default) or `cloud` (started by the cloud). */
+  hosting?: 'hybrid' | 'cloud';
+  /** Local log lines (JSON), standard error by default. */
+  log?: (line: string) => void;
+  /** Where relative DuckDB paths resolve. */
+  dataDir?: string;
+  /** Longest wait of one claim, ms (25 s by default). */
+  claimWaitMs?: number;
+}
+
+export interface ExecutorStats {
+  completed: number;
+  failed: number;
+  aborted: number;
+  running: number;
+  registered: boolean;
+  /** Epoch ms of the last successful request to the cloud. */
+  lastContactTs: number;
+  cloudUp: boolean;
+}
+
+class LeaseLost extends Error {
+  override name = 'LeaseLost';
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+
+function isRetryable(err: unknown): boolean {
+  if (
+    err instanceof AuditFailure ||
+    err instanceof ProjectError ||
+    err instanceof StaleStateError
+  ) {
+    return false;
+  }
+  return true;
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** One task in progress: its lease, heartbeats, buffered reports. */
+class TaskRun {
+  readonly abort = new AbortController();
+  private readonly logs: LogLine[] = [];
+  private readonly evaluations: NonNullable<ProgressReport['evaluations']> = [];
+  private progress: Record<string, unknown> | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> = Promise.resolve();
+  private leaseExpires: number;
+  lost = false;
+
+  constructor(
+    readonly task: ClaimedTask,
+    private readonly client: CloudClient,
+    private readonly redact: Redactor,
+    private readonly heartbeatMs: number,
+    private readonly leaseTtlMs: number,
+    private readonly onLost: () => void,
+  ) {
+    // The cloud's clock may differ from ours: count the lease from now.
+    this.leaseExpires =
+      Date.now() +
+      Math.min(leaseTtlMs, Math.max(0, task.lease.expiresTs - Date.now()) || leaseTtlMs);
+  }
+
+  get lease() {
+    return { leaseId: this.task.lease.leaseId, fencingToken: this.task.lease.fencingToken };
+  }
+
+  log(level: LogLine['level'], message: string): void {
+    this.logs.push({ level, message: this.redact(message), ts: Date.now() });
+  }
+
+  evaluation(e: NonNullable<ProgressReport['evaluations']>[number]): void {
+    this.evaluations.push(e.error ? { ...e, error: this.redact(e.error) } : e);
+  }
+
+  setProgress(p: Record<string, unknown>): void {
+    this.progress = p;
+  }
+
+  start(): void {
+    this.heartbeat = setInterval(() => void this.beat(), this.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  private async beat(): Promise<void> {
+    if (this.lost) return;
+    try {
+      await this.client.request('POST', `/tasks/${this.task.taskId}/heartbeat`, {
+        body: this.lease,
+        idempotent: true,
+        timeoutMs: this.heartbeatMs,
+      });
+      this.leaseExpires = Date.now() + this.leaseTtlMs;
+      await this.flush();
+    } catch (err) {
+      if (err instanceof CloudApiError && err.status === 409) return this.lose();
+      // The cloud is away: keep the task while the lease may still be valid.
+      if (Date.now() >= this.leaseExpires) this.lose();
+    }
+  }
+
+  private lose(): void {
+    if (this.lost) return;
+    this.lost = true;
+    this.abort.abort(new LeaseLost('the lease was lost'));
+    this.onLost();
+  }
+
+  /** Sends buffered logs, evaluations and progress (one request at a time). */
+  flush(): Promise<void> {
+    this.flushing = this.flushing.then(async () => {
+      if (this.logs.length === 0 && this.evaluations.length === 0 && !this.progress) return;
+      const report: ProgressReport = {
+        ...this.lease,
+        ...(this.logs.length ? { logs: this.logs.splice(0) } : {}),
+        ...(this.evaluations.length ? { evaluations: this.evaluations.splice(0) } : {}),
+        ...(this.progress ? { progress: this.progress } : {}),
+      };
+      this.progress = undefined;
+      try {
+        await this.client.request('POST', `/tasks/${this.task.taskId}/progress`, { body: report });
+      } catch (err) {
+        if (err instanceof CloudApiError && err.status === 409) this.lose();
+        // Otherwise the lines are dropped; the task's result still arrives.
+      }
+    });
+    return this.flushing;
+  }
+
+  stop(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+  }
+}
+
+export class Executor {
+  private settings: ExecutorSettings;
+  private readonly client: CloudClient;
+  private redact: Redactor;
+  private readonly watcher: EnvFileWatcher;
+  private readonly stopping = new AbortController();
+  private readonly running = new Set<TaskRun>();
+  private readonly adapters = new Map<string, EngineAdapter>();
+  private registration: RegisterResponse | undefined;
+  private executorId = '';
+  readonly stats: ExecutorStats = {
+    completed: 0,
+    failed: 0,
+    aborted: 0,
+    running: 0,
+    registered: false,
+    lastContactTs: 0,
+    cloudUp: false,
+  };
+
+  constructor(private readonly options: ExecutorOptions) {
+    this.settings = readExecutorSettings(options.env);
+    this.redact = createRedactor(this.settings.env, this.settings.redact);
+    this.client = new CloudClient({
+      url: this.settings.credentials.url,
+      clientId: this.settings.credentials.clientId,
+      clientSecret: this.settings.credentials.clientSecret,
+    });
+    this.watcher = new EnvFileWatcher(
+      options.env,
+      (s) => {
+        this.settings = s;
+        this.redact = createRedactor(s.env, s.redact);
+        this.note('info', 'settings reloaded from TCLOUD_ENV_FILE');
+      },
+      (err) => this.note('error', `TCLOUD_ENV_FILE: ${err.message}; keeping the previous settings`),
+    );
+  }
+
+  get kind(): ExecutorKind {
+    return this.options.kind;
+  }
+
+  get id(): string {
+    return this.executorId;
+  }
+
+  private note(level: LogLine['level'], msg: string, fields: Record<string, unknown> = {}): void {
+    const line = JSON.stringify({
+      ts: new Date().toISOString(),
+      level,
+      msg: this.redact(msg),
+      executor: this.options.kind,
+      ...fields,
+    });
+    (this.options.log ?? ((l: string) => process.stderr.write(l + '\n')))(line);
+  }
+
+  private contact(ok: boolean): void {
+    this.stats.cloudUp = ok;
+    if (ok) this.stats.lastContactTs = Date.now();
+  }
+
+  /** Registers, retrying with jittered backoff while the cloud is away. */
+  private async register(): Promise<void> {
+    let delay = 500;
+    for (;;) {
+      try {
+        this.registration = await this.client.request<RegisterResponse>(
+          'POST',
+          '/executors/register',
+          {
+            body: {
+              name: this.settings.name,
+              kind: this.options.kind,
+              version: EXECUTOR_VERSION,
+              protocolVersion: `${PROTOCOL_VERSION.major}.${PROTOCOL_VERSION.minor}`,
+              gateways: this.settings.gateways.map((g) => ({
+                name: g.name,
+                type: g.connection.type,
+              })),
+              address: hostname(),
+              hosting: this.options.hosting ?? 'hybrid',
+            },
+          },
+        );
+        this.executorId = this.registration.executorId;
+        this.stats.registered = true;
+        this.contact(true);
+        this.note('info', 'registered', { executorId: this.executorId });
+        return;
+      } catch (err) {
+        this.contact(false);
+        if (err instanceof CloudApiError && err.status < 500) throw err;
+        if (this.stopping.signal.aborted) throw err;
+        this.note('warn', `cannot reach the cloud (${messageOf(err)}); retrying`);
+        await sleep(delay * (0.5 + Math.random()), this.stopping.signal);
+        delay = Math.min(delay * 2, 30_000);
+      }
+    }
+  }
+
+  private adapterFor(gateway: string | undefined): {
+    adapter: EngineAdapter;
+    name: string;
+    concurrency: number;
+  } {
+    const name = (gateway ?? this.settings.defaultGateway).toLowerCase();
+    const gw = this.settings.gateways.find((g) => g.name === name);
+    if (!gw) {
+      throw new ProjectError(
+        `this executor has no gateway ${JSON.stringify(name)}; it has ${this.settings.gateways.map((g) => g.name).join(', ')} (set SQLMESH__GATEWAYS__${name.toUpperCase()}__CONNECTION__TYPE and its settings)`,
+        { file: '<executor>', line: 1, column: 1 },
+      );
+    }
+    const key = JSON.stringify([name, gw.connection]);
+    let adapter = this.adapters.get(key);
+    if (!adapter) {
+      adapter = createAdapter(gw.connection, {
+        projectRoot: this.options.dataDir ?? process.cwd(),
+      });
+      this.adapters.set(key, adapter);
+    }
+    return { adapter, name, concurrency: gw.connection.concurrentTasks };
+  }
+
+  /** Runs until stopped (or after one task with `once`). */
+  async run(): Promise<void> {
+    this.watcher.start();
+    try {
+      await this.register();
+      const slots = this.options.kind === 'run' ? this.settings.concurrency : 1;
+      const tasks = new Set<Promise<void>>();
+      let handled = 0;
+      let delay = 500;
+      while (!this.stopping.signal.aborted) {
+        if (this.options.once && handled >= 1) break;
+        if (tasks.size >= slots) {
+          await Promise.race(tasks);
+          continue;
+        }
+        let claimed: ClaimedTask | undefined;
+        try {
+          claimed = await this.client.request<ClaimedTask | undefined>('POST', '/tasks/claim', {
+            body: { executorId: this.executorId, waitMs: this.options.claimWaitMs ?? 25_000 },
+            timeoutMs: (this.options.claimWaitMs ?? 25_000) + 10_000,
+            signal: this.stopping.signal,
+          });
+          this.contact(true);
+          delay = 500;
+        } catch (err) {
+          if (this.stopping.signal.aborted) break;
+          this.contact(false);
+          if (
+            err instanceof CloudApiError &&
+            err.status === 404 &&
+            err.code === 'unknown_executor'
+          ) {
+            await this.register();
+            continue;
+          }
+          this.note('warn', `claim failed (${messageOf(err)}); retrying`);
+          await sleep(delay * (0.5 + Math.random()), this.stopping.signal);
+          delay = Math.min(delay * 2, 30_000);
+          continue;
+        }
+        if (!claimed) continue;
+        handled += 1;
+        const p = this.execute(claimed).finally(() => tasks.delete(p));
+        tasks.add(p);
+        if (this.options.once) await p;
+      }
+      await this.drainRunning(tasks);
+    } finally {
+      this.watcher.stop();
+      for (const a of this.adapters.values()) await a.close().catch(() => undefined);
+      this.adapters.clear();
+    }
+  }
+
+  private async drainRunning(tasks: Set<Promise<void>>): Promise<void> {
+    if (tasks.size === 0) return;
+    const grace = this.options.graceMs ?? 30_000;
+    const done = Promise.all(tasks).then(() => true);
+    const finished = await Promise.race([done, sleep(grace).then(() => false)]);
+    if (finished) return;
+    // Hand back what did not finish: the cloud gives it to another executor.
+    for (const run of this.running) {
+      run.abort.abort(new LeaseLost('drained'));
+      await this.complete(run, {
+        status: 'failed',
+        error: 'the executor stopped before finishing; handed back',
+        retryable: true,
+      }).catch(() => undefined);
+    }
+    await Promise.race([Promise.all(tasks), sleep(5_000)]);
+  }
+
+  /** Stops claiming; running tasks finish or are handed back within the grace period. */
+  drain(): void {
+    if (this.stopping.signal.aborted) return;
+    this.note('info', 'draining: no new tasks');
+    this.stopping.abort();
+  }
+
+  private async complete(
+    run: TaskRun,
+    req: Omit<CompleteRequest, 'leaseId' | 'fencingToken'>,
+  ): Promise<void> {
+    await run.flush();
+    await this.client.request('POST', `/tasks/${run.task.taskId}/complete`, {
+      body: { ...run.lease, ...req, ...(req.error ? { error: this.redact(req.error) } : {}) },
+      idempotent: true,
+    });
+  }
+
+  private async execute(task: ClaimedTask): Promise<void> {
+    const heartbeatMs = Math.max(250, Math.floor((this.registration?.leaseTtlMs ?? 30_000) / 3));
+    let lostAdapter: EngineAdapter | undefined;
+    const leaseTtlMs = this.registration?.leaseTtlMs ?? 30_000;
+    const run = new TaskRun(task, this.client, this.redact, heartbeatMs, leaseTtlMs, () => {
+      this.note('warn', 'lease lost: cancelling warehouse queries and dropping the task', {
+        task: task.taskId,
+      });
+      void lostAdapter?.cancel().catch(() => undefined);
+    });
+    this.running.add(run);
+    this.stats.running = this.running.size;
+    run.start();
+    this.note(
+      'info',
+      `task ${task.taskId} claimed (${task.payload.kind}, attempt ${task.attempt})`,
+    );
+    try {
+      const { adapter, name, concurrency } = this.adapterFor(task.payload.gateway);
+      lostAdapter = adapter;
+      const evaluator = new SnapshotEvaluator(adapter, { gateway: name });
+      const state = new HttpStateSync(
+        this.client.withLease(task.taskId, task.lease.leaseId, task.lease.fencingToken),
+      );
+      if (task.payload.kind === 'apply_plan') {
+        const plan = task.payload.plan as Plan;
+        run.log('info', `applying plan ${plan.id} to ${plan.environment}`);
+        const result = await applyPlan(plan, {
+          state,
+          evaluator,
+          concurrency,
+          clock: () => Date.now(),
+          signal: run.abort.signal,
+          createdBy: `executor:${this.executorId}`,
+          onEvent: (e) => this.report(run, e, plan),
+        });
+        if (run.lost) throw new LeaseLost('the lease was lost');
+        if (result.status === 'succeeded') {
+          run.log('info', `plan ${plan.id} applied: ${result.backfill.evaluations} evaluation(s)`);
+          await this.complete(run, { status: 'succeeded' });
+          this.stats.completed += 1;
+        } else {
+          run.log('error', result.error ?? 'the plan failed');
+          await this.complete(run, {
+            status: 'failed',
+            error: result.error ?? 'the plan failed',
+            retryable: false,
+          });
+          this.stats.failed += 1;
+        }
+      } else {
+        const snapshot = task.payload.snapshot as Snapshot;
+        const byName = new Map<string, Snapshot>();
+        for (const s of Object.values(task.payload.parents) as Snapshot[]) byName.set(s.name, s);
+        byName.set(snapshot.name, snapshot);
+        await evaluator.createTable(snapshot, byName, task.payload.executionTime);
+        for (const batch of task.payload.batches) {
+          if (run.abort.signal.aborted) throw new LeaseLost('the lease was lost');
+          const started = performance.now();
+          try {
+            const result = await evaluator.evaluate(
+              snapshot,
+              batch,
+              task.payload.executionTime,
+              byName,
+              task.payload.environment,
+            );
+            if (run.lost) throw new LeaseLost('the lease was lost');
+            await state.addInterval(snapshot, snapshot.version, batch);
+            run.evaluation({
+              model: snapshot.name,
+              identifier: snapshot.identifier,
+              version: snapshot.version,
+              interval: batch,
+              status: 'succeeded',
+              ...(result.rows !== undefined ? { rows: result.rows } : {}),
+              durationMs: Math.round(performance.now() - started),
+            });
+            for (const a of result.audits ?? []) {
+              if (!a.passed && !a.skipped)
+                run.log('warn', `audit ${a.name} failed (${a.failingRows} row(s)); non-blocking`);
+            }
+          } catch (err) {
+            if (!(err instanceof LeaseLost)) {
+              run.evaluation({
+                model: snapshot.name,
+                identifier: snapshot.identifier,
+                version: snapshot.version,
+                interval: batch,
+                status: 'failed',
+                durationMs: Math.round(performance.now() - started),
+                error: messageOf(err),
+              });
+            }
+            throw err;
+          }
+        }
+        await this.complete(run, { status: 'succeeded' });
+        this.stats.completed += 1;
+      }
+    } catch (err) {
+      if (err instanceof LeaseLost || run.lost) {
+        this.stats.aborted += 1;
+        this.note('warn', `task ${task.taskId} dropped: ${messageOf(err)}`);
+      } else {
+        this.stats.failed += 1;
+        run.log('error', messageOf(err));
+        this.note('error', `task ${task.taskId} failed: ${messageOf(err)}`);
+        await this.complete(run, {
+          status: 'failed',
+          error: messageOf(err),
+          retryable: isRetryable(err),
+        }).catch((e) => this.note('warn', `could not report the failure: ${messageOf(e)}`));
+      }
+    } finally {
+      run.stop();
+      this.running.delete(run);
+      this.stats.running = this.running.size;
+    }
+  }
+
+  private report(run: TaskRun, event: ApplyEvent, plan: Plan): void {
+    const snapshotOf = (name: string) => plan.snapshots.find((s) => s.name === name);
+    switch (event.type) {
+      case 'stage':
+        run.setProgress({ stage: event.stage });
+        run.log('info', `stage: ${event.stage}`);
+        break;
+      case 'batch_done':
+        run.evaluation({
+          model: event.name,
+          identifier: snapshotOf(event.name)?.identifier ?? '',
+          version: snapshotOf(event.name)?.version ?? '',
+          interval: event.interval,
+          status: 'succeeded',
+          ...(event.rows !== undefined ? { rows: event.rows } : {}),
+          durationMs: Math.round(event.durationMs),
+        });
+        run.setProgress({
+          stage: 'backfill',
+          batch: event.batch,
+          batches: event.batches,
+          model: event.name,
+        });
+        void run.flush();
+        break;
+      case 'batch_failed':
+        run.evaluation({
+          model: event.name,
+          identifier: snapshotOf(event.name)?.identifier ?? '',
+          version: snapshotOf(event.name)?.version ?? '',
+          interval: event.interval,
+          status: 'failed',
+          durationMs: Math.round(event.durationMs),
+          error: event.error.message,
+        });
+        break;
+      case 'note':
+        run.log(event.message.startsWith('warning:') ? 'warn' : 'info', event.message);
+        break;
+      default:
+        break;
+    }
+  }
+}
