@@ -387,18 +387,14 @@ test('renderMacroExpression renders one expression', () => {
   );
 });
 
-test('rendering 10,000 small queries takes well under a second', () => {
+test('one scope renders 10,000 queries, each with its own values', () => {
   const scope = new MacroScope(context());
   scope.renderStatement(fragment('@DEF(size, 10)'));
-  const began = performance.now();
-  let length = 0;
   for (let i = 0; i < 10_000; i++) {
     const q = fragment(
-      `SELECT id, amount_@str_var, @IF(@size > ${i % 3}, a, b) FROM t WHERE ds BETWEEN @start_ds AND @end_ds AND n = ${i}`,
+      `SELECT id, amount_@str_var, @IF(@size > ${i % 20}, a, b) FROM t WHERE ds BETWEEN @start_ds AND @end_ds AND n = ${i}`,
     );
-    length += scope.renderQuery(q).length;
+    const expected = `SELECT id, amount_cat, ${i % 20 < 10 ? 'a' : 'b'} FROM t WHERE ds BETWEEN '2024-01-01' AND '2024-01-01' AND n = ${i}`;
+    assert.equal(scope.renderQuery(q), expected, `query ${i}`);
   }
-  const elapsed = performance.now() - began;
-  assert.ok(length > 0);
-  assert.ok(elapsed < 1000, `took ${elapsed.toFixed(0)} ms`);
 });

@@ -415,85 +415,59 @@ void test('ranges for display have inclusive ends', () => {
   );
 });
 
-void test('speed: 10,000 models with three years of daily intervals', () => {
-  const models = 10_000;
+void test('three years of daily state: gaps, lookback, per-day and empty records', () => {
   const start = utc('2021-01-01');
   const exec = utc('2024-01-01 03:00:00');
+  const lastDue = utc('2024-01-01');
   const unit: IntervalUnit = 'day';
-  // Recorded state as stored (merged), with a restated gap in some models.
-  const recorded: Interval[][] = [];
-  for (let i = 0; i < models; i++) {
-    const gap = start + (i % 1000) * DAY;
-    recorded.push(
-      i % 3 === 0
-        ? [
-            [start, gap],
-            [gap + DAY, exec - 2 * DAY],
-          ]
-        : [[start, exec - 2 * DAY]],
+  const missingFor = (recorded: Interval[], lookback = 0): Interval[] =>
+    missingIntervals({
+      start,
+      end: exec,
+      unit,
+      cron: '@daily',
+      recorded,
+      executionTime: exec,
+      lookback,
+    });
+  // State recorded up to a time inside 2023-12-30: that partial day is still missing.
+  const recordedTo = exec - 2 * DAY;
+  const tail = days('2023-12-30', '2023-12-31');
+
+  assert.deepEqual(missingFor([[start, recordedTo]]), [tail]);
+  assert.deepEqual(missingFor([[start, recordedTo]], 1), [days('2023-12-29', '2023-12-31')]);
+  for (const k of [0, 1, 500, 999]) {
+    const gap = start + k * DAY;
+    const recorded: Interval[] = [
+      [start, gap],
+      [gap + DAY, recordedTo],
+    ];
+    const ranges = missingFor(recorded);
+    assert.deepEqual(ranges, [[gap, gap + DAY], tail], `gap on day ${k}`);
+    assert.equal(totalUnits(ranges, unit), 3);
+    assert.deepEqual(batchIntervals(ranges, unit, 7), ranges);
+    // Lookback adds the day before the gap (none before the start) and before the tail.
+    assert.deepEqual(
+      missingFor(recorded, 1),
+      [[Math.max(start, gap - DAY), gap + DAY], days('2023-12-29', '2023-12-31')],
+      `gap on day ${k} with lookback`,
     );
   }
-  // The worst case for input: every day recorded as its own interval.
-  const perDay = expandIntervals([[start, utc('2024-01-01')]], unit);
 
-  const t0 = performance.now();
-  let missingDays = 0;
-  let batches = 0;
-  for (let i = 0; i < models; i++) {
-    const ranges = missingIntervals({
-      start,
-      end: exec,
-      unit,
-      cron: '@daily',
-      recorded: recorded[i]!,
-      executionTime: exec,
-      lookback: i % 2,
-    });
-    missingDays += totalUnits(ranges, unit);
-    batches += batchIntervals(ranges, unit, 7).length;
+  // The same state recorded one interval per day, unmerged.
+  const perDay = expandIntervals([[start, lastDue]], unit);
+  assert.equal(perDay.length, 1095);
+  assert.deepEqual(missingFor(perDay), []);
+  const holed = perDay.filter((_, i) => i !== 400);
+  assert.deepEqual(missingFor(holed), [[start + 400 * DAY, start + 401 * DAY]]);
+
+  // Nothing recorded: the whole range, in 36 batches of 30 days and one of 15.
+  const all = missingFor([]);
+  assert.deepEqual(all, [[start, lastDue]]);
+  const batches = batchIntervals(all, unit, 30);
+  assert.equal(batches.length, 37);
+  for (const [i, batch] of batches.entries()) {
+    const from = start + i * 30 * DAY;
+    assert.deepEqual(batch, [from, Math.min(from + 30 * DAY, lastDue)], `batch ${i}`);
   }
-  const merged = performance.now() - t0;
-
-  const t1 = performance.now();
-  let fromEmpty = 0;
-  for (let i = 0; i < models; i++) {
-    const ranges = missingIntervals({
-      start,
-      end: exec,
-      unit,
-      cron: '@daily',
-      recorded: [],
-      executionTime: exec,
-    });
-    fromEmpty += batchIntervals(ranges, unit, 30).length;
-  }
-  const empty = performance.now() - t1;
-
-  const t2 = performance.now();
-  let unmergedMissing = 0;
-  for (let i = 0; i < 1000; i++) {
-    const ranges = missingIntervals({
-      start,
-      end: exec,
-      unit,
-      cron: '@daily',
-      recorded: perDay,
-      executionTime: exec,
-    });
-    unmergedMissing += ranges.length;
-  }
-  const unmerged = (performance.now() - t2) * (models / 1000);
-
-  // Every model misses the last two days; a third also misses their gap day.
-  assert.ok(missingDays >= models * 2 && missingDays <= models * 5);
-  assert.ok(batches >= models);
-  assert.equal(fromEmpty, models * Math.ceil(1095 / 30));
-  assert.equal(unmergedMissing, 0);
-  console.log(
-    `missing intervals for ${models} models x 3 years daily: ${merged.toFixed(0)} ms (merged state), ` +
-      `${empty.toFixed(0)} ms (nothing recorded, batched by 30), ` +
-      `${unmerged.toFixed(0)} ms projected (one recorded interval per day)`,
-  );
-  assert.ok(merged < 1000, `merged state took ${merged} ms`);
-  assert.ok(empty < 1000, `empty state took ${empty} ms`);
 });
