@@ -2,13 +2,33 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+export interface GenerateOptions {
+  /** Rows of the seed every model ultimately reads (default 20). */
+  seedRows?: number;
+  /**
+   * The models' `start` (YYYY-MM-DD, default 2024-01-01). The seed's event
+   * dates cover the 28 days from it, so incremental models find rows there.
+   */
+  start?: string;
+  /** The models' cron (default `@daily`). */
+  cron?: string;
+}
+
 /**
  * Writes a synthetic DuckDB project of `count` models into a fresh temporary
  * folder and returns its path. Models form layers; each reads one to three
  * models of earlier layers, so the DAG is wide and deep like real projects.
- * Kinds rotate through FULL, VIEW and INCREMENTAL_BY_TIME_RANGE.
+ * Kinds rotate through FULL, VIEW and INCREMENTAL_BY_TIME_RANGE. All of them
+ * can be evaluated: with a `start` a few days before the plan's time, a plan
+ * evaluates every model once over the tiny seed.
  */
-export function generateProject(count: number, options: { seedRows?: number } = {}): string {
+export function generateProject(count: number, options: GenerateOptions = {}): string {
+  const start = options.start ?? '2024-01-01';
+  const cron = options.cron ?? '@daily';
+  const startMs = Date.parse(`${start}T00:00:00Z`);
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(start) || Number.isNaN(startMs)) {
+    throw new Error(`generateProject: start must be YYYY-MM-DD, got ${start}`);
+  }
   const root = mkdtempSync(join(tmpdir(), `tideline-bench-${count}-`));
   mkdirSync(join(root, 'models'), { recursive: true });
   mkdirSync(join(root, 'seeds'), { recursive: true });
@@ -19,18 +39,21 @@ export function generateProject(count: number, options: { seedRows?: number } = 
       '  local:',
       '    connection:',
       '      type: duckdb',
-      '      database: bench.duckdb',
+      '      database: db.duckdb',
       'default_gateway: local',
       'model_defaults:',
       '  dialect: duckdb',
-      "  start: '2024-01-01'",
+      `  start: '${start}'`,
+      `  cron: '${cron}'`,
       '',
     ].join('\n'),
   );
   const rows = options.seedRows ?? 20;
   const csv = ['id,item_id,event_date'];
-  for (let i = 0; i < rows; i++)
-    csv.push(`${i},${i % 7},2024-01-${String((i % 28) + 1).padStart(2, '0')}`);
+  for (let i = 0; i < rows; i++) {
+    const day = new Date(startMs + (i % 28) * 86_400_000).toISOString().slice(0, 10);
+    csv.push(`${i},${i % 7},${day}`);
+  }
   writeFileSync(join(root, 'seeds', 'events.csv'), csv.join('\n') + '\n');
   writeFileSync(
     join(root, 'models', 'events.sql'),
@@ -73,7 +96,7 @@ export function generateProject(count: number, options: { seedRows?: number } = 
         'MODEL (',
         `  name bench.m${i},`,
         header,
-        "  cron '@daily',",
+        `  cron '${cron}',`,
         `  owner team_${i % 5},`,
         '  grain id',
         ');',
