@@ -24,6 +24,7 @@ import {
 import { duckDbTypeName, plainValueConverter } from './duckdb-values.js';
 import type {
   AdapterCapabilities,
+  ColumnInfo,
   EngineAdapter,
   QueryResult,
   Row,
@@ -455,6 +456,56 @@ export class DuckDbAdapter extends SqlAdapter {
 
   private nameIs(column: string, value: string): string {
     return `lower(${column}) = lower(${quoteLiteral(value)})`;
+  }
+
+  /**
+   * Always `catalog.schema.table`: in DuckDB a two-part name is ambiguous when
+   * a schema shares its name with a catalog (a database file `sales.duckdb`
+   * holding a schema `sales`).
+   */
+  override tableName(table: TableRef): string {
+    return [table.catalog ?? this.defaultCatalog, table.schema, table.name]
+      .map((p) => this.quoteIdentifier(p))
+      .join('.');
+  }
+
+  /**
+   * DuckDB's catalog views cost time in proportion to every object in the
+   * database; DESCRIBE costs the same whatever the size. Existence and columns
+   * are read with it.
+   */
+  private async describe(table: TableRef): Promise<ColumnInfo[] | undefined> {
+    try {
+      const result = await this.query(`DESCRIBE ${this.tableName(table)}`);
+      return result.rows.map((r) => ({
+        name: String(r['column_name']),
+        type: String(r['column_type']),
+        nullable: r['null'] === 'YES',
+      }));
+    } catch (err) {
+      if (/Catalog Error|does not exist/i.test(err instanceof Error ? err.message : String(err))) {
+        return undefined;
+      }
+      throw err;
+    }
+  }
+
+  override async tableExists(table: TableRef): Promise<boolean> {
+    return (await this.describe(table)) !== undefined;
+  }
+
+  override async columns(table: TableRef): Promise<ColumnInfo[]> {
+    return (await this.describe(table)) ?? [];
+  }
+
+  override async objectKind(table: TableRef): Promise<'table' | 'view' | undefined> {
+    if ((await this.describe(table)) === undefined) return undefined;
+    const catalog = table.catalog ?? this.defaultCatalog;
+    const views = await this.query(
+      `SELECT 1 FROM duckdb_views() WHERE ${this.nameIs('database_name', catalog)} ` +
+        `AND ${this.nameIs('schema_name', table.schema)} AND ${this.nameIs('view_name', table.name)}`,
+    );
+    return views.rows.length > 0 ? 'view' : 'table';
   }
 
   protected schemaExistsSql(schema: string, catalog: string): string {

@@ -59,6 +59,8 @@ export interface EngineAdapter {
   dropSchema(schema: string, options?: { cascade?: boolean; catalog?: string }): Promise<void>;
   schemaExists(schema: string, catalog?: string): Promise<boolean>;
   tableExists(table: TableRef): Promise<boolean>;
+  /** Whether the name holds a table, a view, or nothing. */
+  objectKind(table: TableRef): Promise<'table' | 'view' | undefined>;
   /** Columns of a table or view, in order; empty when it does not exist. */
   columns(table: TableRef): Promise<ColumnInfo[]>;
   /** Tables and views of a schema. */

@@ -89,6 +89,14 @@ export abstract class SqlAdapter implements EngineAdapter {
     return result.rows.length > 0;
   }
 
+  async objectKind(table: TableRef): Promise<'table' | 'view' | undefined> {
+    const sql = this.objectsSql(table.schema, table.catalog ?? this.defaultCatalog, table.name);
+    const rows = (await this.query(sql)).rows;
+    const exact = rows.find((r) => r['name'] === table.name) ?? rows[0];
+    if (!exact) return undefined;
+    return exact['kind'] === 'view' ? 'view' : 'table';
+  }
+
   async columns(table: TableRef): Promise<ColumnInfo[]> {
     const result = await this.query(this.columnsSql(table, table.catalog ?? this.defaultCatalog));
     return result.rows.map((r) => ({

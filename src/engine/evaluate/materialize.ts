@@ -97,13 +97,7 @@ async function existingObject(
   adapter: EngineAdapter,
   table: TableRef,
 ): Promise<'table' | 'view' | undefined> {
-  const objects = await adapter.listObjects(table.schema, table.catalog);
-  const exact = objects.find((o) => o.name === table.name);
-  if (exact) return exact.kind;
-  // Engines that match names ignoring case say so through tableExists.
-  if (!(await adapter.tableExists(table))) return undefined;
-  const lower = table.name.toLowerCase();
-  return objects.find((o) => o.name.toLowerCase() === lower)?.kind;
+  return adapter.objectKind(table);
 }
 
 /**

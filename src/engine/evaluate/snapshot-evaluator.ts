@@ -78,9 +78,8 @@ export class SnapshotEvaluator {
     );
   }
 
-  private jinjaFor(snapshot: Snapshot): JinjaRenderer | undefined {
-    const macros = snapshot.node.jinjaMacros;
-    if (!macros || macros.length === 0) return undefined;
+  private jinjaFor(snapshot: Snapshot): JinjaRenderer {
+    const macros = snapshot.node.jinjaMacros ?? [];
     const key = macros.map((m) => `${m.path}\0${m.source}`).join('\0\0');
     let renderer = this.jinjaCache.get(key);
     if (!renderer) {
@@ -118,7 +117,7 @@ export class SnapshotEvaluator {
       renderModelQuery({
         definition: s.node.definition,
         variables: s.node.variables,
-        ...(s.node.jinjaMacros ? { jinja: this.jinjaFor(s) } : {}),
+        jinja: this.jinjaFor(s),
         defaultCatalog: s.node.defaultCatalog,
         ...(this.options.gateway !== undefined ? { gateway: this.options.gateway } : {}),
         start: interval[0],
@@ -207,6 +206,9 @@ export class SnapshotEvaluator {
   ): Promise<void> {
     const target = this.target(snapshot);
     const rendered = this.render(snapshot, interval, executionTime, snapshots, environment);
+    // As SQLMesh: pre-statements run before the table is created too (they
+    // may make what the query reads).
+    for (const sql of rendered.pre) await this.adapter.execute(sql);
     const own = this.adapter.tableName(target.table);
     const readsItself = !target.columns && rendered.query.includes(own);
     if (!readsItself) {

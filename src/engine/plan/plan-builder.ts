@@ -14,6 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import { TidelineError } from '../errors.js';
 import { renderModelQuery } from '../evaluate/query-renderer.js';
+import { JinjaRenderer } from '../render/jinja-renderer.js';
 import type { StateReader } from '../state/state-sync.js';
 import { snapshotKey, versionKey } from '../state/state-sync.js';
 import { PROD, normalizeEnvironmentName } from '../snapshot/table-naming.js';
@@ -85,6 +86,7 @@ function comparableQuery(snapshot: Snapshot, now: number): string | undefined {
   try {
     return renderModelQuery({
       definition: def,
+      jinja: new JinjaRenderer(snapshot.node.jinjaMacros ?? []),
       variables: snapshot.node.variables,
       defaultCatalog: snapshot.node.defaultCatalog,
       start: now - 86_400_000,

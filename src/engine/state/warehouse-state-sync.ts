@@ -330,6 +330,7 @@ export class WarehouseStateSync implements StateSync {
     const now = this.clock();
     await this.adapter.transaction(async (tx) => {
       const stored = await this.readSnapshots(tx, snapshots);
+      const rows: string[] = [];
       for (const s of snapshots) {
         const current = stored.get(snapshotKey(s));
         if (!current) {
@@ -342,10 +343,29 @@ export class WarehouseStateSync implements StateSync {
         setOptional(updated, 'unpausedTs', s.unpausedTs);
         setOptional(updated, 'devVersion', s.devVersion);
         updated.updatedTs = s.updatedTs;
-        await tx.execute(
-          `UPDATE ${this.table('_snapshots')} SET payload = ${sqlLiteral(JSON.stringify(updated))}, dev_version = ${sqlLiteral(updated.devVersion)}, updated_ts = ${sqlLiteral(now)} WHERE name = ${sqlLiteral(s.name)} AND identifier = ${sqlLiteral(s.identifier)}`,
+        rows.push(
+          `(${sqlLiteral(s.name)}, ${sqlLiteral(s.identifier)}, ${sqlLiteral(JSON.stringify(updated))}, ${updated.devVersion === undefined ? 'CAST(NULL AS TEXT)' : sqlLiteral(updated.devVersion)})`,
         );
       }
+      // One statement per batch of rows: a statement per snapshot costs minutes at 10,000.
+      let batch: string[] = [];
+      let chars = 0;
+      const flush = async () => {
+        if (batch.length === 0) return;
+        await tx.execute(
+          `UPDATE ${this.table('_snapshots')} SET payload = v.payload, dev_version = v.dev_version, updated_ts = ${sqlLiteral(now)} ` +
+            `FROM (VALUES ${batch.join(', ')}) AS v(name, identifier, payload, dev_version) ` +
+            `WHERE ${this.table('_snapshots')}.name = v.name AND ${this.table('_snapshots')}.identifier = v.identifier`,
+        );
+        batch = [];
+        chars = 0;
+      };
+      for (const row of rows) {
+        batch.push(row);
+        chars += row.length;
+        if (batch.length >= INSERT_ROWS || chars >= INSERT_CHARS) await flush();
+      }
+      await flush();
     });
   }
 

@@ -325,10 +325,13 @@ export function adapterContract(engine: ContractEngine): void {
         assert.equal(await a.schemaExists(s), false);
       }));
 
-    test('tableName leaves out the default catalog and keeps any other', () =>
+    test('tableName names the table unambiguously, keeping any other catalog', () =>
       using(engine, async (a) => {
-        assert.equal(a.tableName({ catalog: a.defaultCatalog, schema: 's', name: 't' }), '"s"."t"');
-        assert.equal(a.tableName({ schema: 's', name: 't' }), '"s"."t"');
+        // DuckDB always writes the catalog (a schema may share a catalog's name);
+        // PostgreSQL, whose catalog is the connection's database, never needs to.
+        const local = a.dialect === 'duckdb' ? `"${a.defaultCatalog}"."s"."t"` : '"s"."t"';
+        assert.equal(a.tableName({ catalog: a.defaultCatalog, schema: 's', name: 't' }), local);
+        assert.equal(a.tableName({ schema: 's', name: 't' }), local);
         assert.equal(
           a.tableName({ catalog: 'elsewhere', schema: 's', name: 't' }),
           '"elsewhere"."s"."t"',

@@ -328,3 +328,40 @@ describe('DuckDB adapter', () => {
     }
   });
 });
+
+test('a schema named like the database file is not ambiguous', async () => {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { createAdapter } = await import('../../../src/engine/adapters/adapter-factory.js');
+  const dir = mkdtempSync(join(tmpdir(), 'tideline-duck-amb-'));
+  const a = createAdapter(
+    {
+      type: 'duckdb',
+      database: 'sales.duckdb',
+      catalogs: {},
+      extensions: [],
+      connectorConfig: {},
+      concurrentTasks: 1,
+    },
+    { projectRoot: dir },
+  );
+  try {
+    await a.createSchema('sales');
+    await a.execute(`CREATE TABLE ${a.tableName({ schema: 'sales', name: 't' })} AS SELECT 1 AS x`);
+    await a.createView(
+      { schema: 'sales', name: 'v' },
+      `SELECT * FROM ${a.tableName({ schema: 'sales', name: 't' })}`,
+    );
+    assert.equal(await a.objectKind({ schema: 'sales', name: 'v' }), 'view');
+    assert.equal(await a.objectKind({ schema: 'sales', name: 't' }), 'table');
+    assert.equal(await a.objectKind({ schema: 'sales', name: 'nope' }), undefined);
+    assert.deepEqual(
+      (await a.columns({ schema: 'sales', name: 't' })).map((c) => c.name),
+      ['x'],
+    );
+  } finally {
+    await a.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

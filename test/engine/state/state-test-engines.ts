@@ -91,6 +91,9 @@ abstract class SmallAdapter implements EngineAdapter {
     );
     return rows.length > 0;
   }
+  async objectKind(table: TableRef): Promise<'table' | 'view' | undefined> {
+    return (await this.tableExists(table)) ? 'table' : undefined;
+  }
   async columns(): Promise<ColumnInfo[]> {
     return notUsed('columns');
   }
