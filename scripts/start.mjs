@@ -30,7 +30,4 @@ tideline(
 );
 tideline('plan', '--auto-apply');
 tideline('run');
-tideline(
-  'fetchdf',
-  'SELECT item_id, num_orders FROM sqlmesh_example.full_model ORDER BY item_id',
-);
+tideline('fetchdf', 'SELECT item_id, num_orders FROM sqlmesh_example.full_model ORDER BY item_id');

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { TidelineError } from '../engine/errors.js';
 import { registerAuditCommands } from './commands/audit-commands.js';
+import { registerCloudCommands } from './commands/cloud-commands.js';
 import { registerExecutorCommands } from './commands/executor-commands.js';
 import { registerPlanCommands } from './commands/plan-commands.js';
 import { registerProjectCommands } from './commands/project-commands.js';
@@ -29,6 +30,7 @@ export function buildProgram(io: CliIo): Command {
   registerAuditCommands(program, io);
   registerTestCommands(program, io);
   registerExecutorCommands(program, io);
+  registerCloudCommands(program, io);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

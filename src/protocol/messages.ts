@@ -126,3 +126,127 @@ export interface CompleteRequest {
 export interface ProtocolError {
   error: { code: string; message: string };
 }
+
+/**
+ * The header a write about a task carries while the writer holds the task's
+ * lease: `<taskId>:<leaseId>:<fencingToken>`. State writes of an apply
+ * executor (intervals, snapshots, environments, plan status) send it, and the
+ * cloud refuses them with 409 `stale_lease` once the lease is not current.
+ */
+export const LEASE_HEADER = 'x-tideline-lease';
+
+/** A task's lease as the {@link LEASE_HEADER} value. */
+export function formatLeaseHeader(taskId: string, leaseId: string, fencingToken: number): string {
+  return `${taskId}:${leaseId}:${fencingToken}`;
+}
+
+/** The parts of a {@link LEASE_HEADER} value, or undefined when it is malformed. */
+export function parseLeaseHeader(
+  value: string,
+): { taskId: string; leaseId: string; fencingToken: number } | undefined {
+  const parts = value.trim().split(':');
+  if (parts.length < 3) return undefined;
+  const token = parts.pop()!;
+  const leaseId = parts.pop()!;
+  const taskId = parts.join(':');
+  if (!/^\d{1,15}$/.test(token) || !leaseId || !taskId) return undefined;
+  return { taskId, leaseId, fencingToken: Number(token) };
+}
+
+/** The answer to a heartbeat: the renewed lease, and whether the work should stop. */
+export interface HeartbeatResponse {
+  lease: Lease;
+  /** True when someone cancelled the plan being applied: stop, then complete as failed. */
+  cancelRequested: boolean;
+}
+
+/** Hands a claimed task back to the queue at once (draining), without spending an attempt's backoff. */
+export type ReleaseRequest = HeartbeatRequest;
+
+/** What a progress report stored. */
+export interface ProgressResponse {
+  logs: number;
+  evaluations: number;
+  cancelRequested: boolean;
+}
+
+/** What became of a task once complete: done, retried later, or failed for good. */
+export interface CompleteResponse {
+  status: 'succeeded' | 'failed' | 'cancelled' | 'pending';
+  /** For a retry: not claimable before this time, epoch ms. */
+  retryAtTs?: number;
+}
+
+/** An executor as the registry lists it. */
+export interface ExecutorInfo {
+  executorId: string;
+  name: string;
+  kind: ExecutorKind;
+  version: string;
+  protocolVersion: string;
+  gateways: GatewayInfo[];
+  address: string | null;
+  hosting: 'hybrid' | 'cloud';
+  /** Online when seen within two lease lifetimes. */
+  status: 'online' | 'offline';
+  registeredTs: number;
+  lastSeenTs: number;
+  /** Ids of the tasks it holds leases on. */
+  currentTasks: string[];
+  completed: number;
+  failed: number;
+  retried: number;
+  aborted: number;
+}
+
+/** `POST <project>/api/plans`: the engine's Plan JSON, computed by the CLI. */
+export interface SubmitPlanRequest {
+  plan: unknown;
+}
+
+export type PlanStatusName = 'pending' | 'applying' | 'succeeded' | 'failed' | 'cancelled';
+
+export interface SubmitPlanResponse {
+  planId: string;
+  status: PlanStatusName;
+}
+
+/** `GET <project>/api/plans/:id`. */
+export interface PlanInfo {
+  planId: string;
+  environment: string;
+  status: PlanStatusName;
+  error: string | null;
+  createdBy: string | null;
+  createdTs: number;
+  updatedTs: number;
+  startedTs: number | null;
+  finishedTs: number | null;
+  /** Set once a cancel of the applying plan was asked for. */
+  cancelRequestedTs: number | null;
+  summary: Record<string, unknown>;
+}
+
+/** `GET <project>/api/plans/:id/progress?after=<logId>&evaluationsAfter=<evaluationId>`. */
+export interface PlanProgress {
+  planId: string;
+  status: PlanStatusName;
+  error: string | null;
+  logs: Array<LogLine & { id: number }>;
+  evaluations: Array<{
+    id: string;
+    model: string;
+    identifier: string;
+    version: string;
+    interval: [number, number];
+    status: string;
+    attempt: number;
+    rows: number | null;
+    durationMs: number | null;
+    error: string | null;
+  }>;
+  /** Pass back as `after` to get only newer log lines. */
+  nextAfter: number;
+  /** Pass back as `evaluationsAfter` to get only newer evaluations (absent when none yet). */
+  nextEvaluationsAfter: string | null;
+}

@@ -33,6 +33,7 @@ export interface TestCloud {
       token?: string | null;
       headers?: Record<string, string>;
     },
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read response JSON freely
   ): Promise<{ status: number; body: any; headers: Headers }>;
 }
 

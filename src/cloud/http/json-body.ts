@@ -3,7 +3,7 @@
  * unreadable JSON 400, unknown fields and wrong types 400 naming the field.
  */
 import type { Context } from 'hono';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { ApiError, badRequest } from './api-error.js';
 
 export async function readJson<T extends z.ZodType>(c: Context, schema: T): Promise<z.infer<T>> {

@@ -1,11 +1,19 @@
 /**
  * Durable tasks in two queues, `run` and `apply`. This file holds how tasks
- * are created; claiming, leases and completion build on the same table.
+ * are created; claiming (claim.ts), leases (leases.ts) and completion
+ * (completion.ts) build on the same table.
+ *
+ * A task's life: `waiting` (for the tasks it depends on) -> `pending`
+ * (claimable once `not_before_ts` has passed) -> `claimed` (an executor holds
+ * its lease) -> `succeeded`, `failed`, or back to `pending` (a retry, or a
+ * lease that expired). A waiting task whose dependency fails for good is
+ * `cancelled`, and so are its own dependants.
  */
 import { randomUUID } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
 import type { CloudContext } from '../context.js';
-import type { DB, TaskQueue } from '../store/schema.js';
+import type { DB, TaskQueue, TaskStatus } from '../store/schema.js';
+import { chunked } from './write-transaction.js';
 
 export interface NewTask {
   queue: TaskQueue;
@@ -26,49 +34,126 @@ export interface NewTask {
   id?: string;
 }
 
-/** Inserts tasks (in `db`, which may be a transaction) and announces them; returns their ids. */
+export interface EnqueueOptions {
+  /**
+   * Publish `task.queued` at once (the default). Inside a transaction on
+   * PostgreSQL, pass false and call {@link announceTasks} after the commit, so
+   * that the claims it wakes can see the new rows.
+   */
+  announce?: boolean;
+}
+
+/** Wakes the claims waiting on `queues` of the project (`task.queued`). */
+export function announceTasks(
+  ctx: CloudContext,
+  projectId: string,
+  queues: Iterable<TaskQueue>,
+): void {
+  const ts = ctx.clock.now();
+  for (const queue of new Set(queues)) {
+    ctx.events.publish({ projectId, type: 'task.queued', payload: { queue }, ts });
+  }
+}
+
+/**
+ * Inserts tasks (in `db`, which may be a transaction) and announces them;
+ * returns their ids. A task that depends only on tasks outside the batch that
+ * already succeeded starts `pending`; one that depends on a task that failed
+ * or was cancelled starts `cancelled`.
+ */
 export async function enqueueTasks(
   ctx: CloudContext,
   projectId: string,
   tasks: readonly NewTask[],
   db: Kysely<DB> | Transaction<DB> = ctx.store.db,
+  options: EnqueueOptions = {},
 ): Promise<string[]> {
   if (tasks.length === 0) return [];
   const now = ctx.clock.now();
-  const rows = tasks.map((t) => ({
-    id: t.id ?? randomUUID(),
-    project_id: projectId,
-    queue: t.queue,
-    kind: t.kind,
-    environment: t.environment,
-    status: (t.dependsOn?.length ? 'waiting' : 'pending') as 'waiting' | 'pending',
-    payload: JSON.stringify(t.payload),
-    depends_on: JSON.stringify(t.dependsOn ?? []),
-    run_id: t.runId ?? null,
-    plan_id: t.planId ?? null,
-    model: t.model ?? null,
-    version: t.version ?? null,
-    attempts: 0,
-    max_attempts: t.maxAttempts ?? ctx.settings.maxAttempts,
-    not_before_ts: t.notBeforeTs ?? now,
-    lease_id: null,
-    fencing_token: 0,
-    lease_expires_ts: null,
-    executor_id: null,
-    created_ts: now,
-    updated_ts: now,
-    started_ts: null,
-    finished_ts: null,
-    error: null,
-  }));
-  for (let i = 0; i < rows.length; i += 200) {
-    await db
-      .insertInto('tasks')
-      .values(rows.slice(i, i + 200))
+  const ids = tasks.map((t) => t.id ?? randomUUID());
+  const inBatch = new Set(ids);
+  const external = [
+    ...new Set(tasks.flatMap((t) => (t.dependsOn ?? []).filter((d) => !inBatch.has(d)))),
+  ];
+  const known = new Map<string, TaskStatus>();
+  for (const group of chunked(external, 500)) {
+    const rows = await db
+      .selectFrom('tasks')
+      .select(['id', 'status'])
+      .where('project_id', '=', projectId)
+      .where('id', 'in', group)
       .execute();
+    for (const r of rows) known.set(r.id, r.status);
   }
-  for (const queue of new Set(tasks.map((t) => t.queue))) {
-    ctx.events.publish({ projectId, type: 'task.queued', payload: { queue }, ts: now });
+  // Settle what the stored tasks already decide, then carry cancellations through the batch.
+  const status = new Map<string, TaskStatus>();
+  const errors = new Map<string, string>();
+  tasks.forEach((t, i) => {
+    const deps = t.dependsOn ?? [];
+    let s: TaskStatus = deps.length ? 'waiting' : 'pending';
+    const broken = deps.find((d) => {
+      const k = known.get(d);
+      return k === 'failed' || k === 'cancelled';
+    });
+    if (broken !== undefined) {
+      s = 'cancelled';
+      errors.set(ids[i]!, `upstream task ${broken} ${known.get(broken)}`);
+    } else if (deps.length && deps.every((d) => known.get(d) === 'succeeded')) {
+      s = 'pending';
+    }
+    status.set(ids[i]!, s);
+  });
+  for (let changed = true; changed;) {
+    changed = false;
+    tasks.forEach((t, i) => {
+      const id = ids[i]!;
+      if (status.get(id) !== 'waiting') return;
+      const broken = (t.dependsOn ?? []).find((d) => status.get(d) === 'cancelled');
+      if (broken === undefined) return;
+      status.set(id, 'cancelled');
+      errors.set(id, `upstream task ${broken} cancelled`);
+      changed = true;
+    });
   }
-  return rows.map((r) => r.id);
+  const rows = tasks.map((t, i) => {
+    const deps = t.dependsOn ?? [];
+    const s = status.get(ids[i]!)!;
+    return {
+      id: ids[i]!,
+      project_id: projectId,
+      queue: t.queue,
+      kind: t.kind,
+      environment: t.environment,
+      status: s,
+      payload: JSON.stringify(t.payload),
+      depends_on: JSON.stringify(deps),
+      run_id: t.runId ?? null,
+      plan_id: t.planId ?? null,
+      model: t.model ?? null,
+      version: t.version ?? null,
+      attempts: 0,
+      max_attempts: t.maxAttempts ?? ctx.settings.maxAttempts,
+      not_before_ts: t.notBeforeTs ?? now,
+      lease_id: null,
+      fencing_token: 0,
+      lease_expires_ts: null,
+      executor_id: null,
+      created_ts: now,
+      updated_ts: now,
+      started_ts: null,
+      finished_ts: s === 'cancelled' ? now : null,
+      error: errors.get(ids[i]!) ?? null,
+    };
+  });
+  for (const group of chunked(rows, 200)) {
+    await db.insertInto('tasks').values(group).execute();
+  }
+  if (options.announce !== false) {
+    announceTasks(
+      ctx,
+      projectId,
+      tasks.map((t) => t.queue),
+    );
+  }
+  return ids;
 }

@@ -268,6 +268,32 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX events_project_idx ON events (project_id, id)`,
     ],
   },
+  {
+    version: 2,
+    description: 'task queue: plan cancel requests, claim and dependency indexes, plan progress',
+    statements: () => [
+      `ALTER TABLE plans ADD COLUMN cancel_requested_ts BIGINT`,
+      `CREATE INDEX tasks_status_idx ON tasks (project_id, status)`,
+      `CREATE INDEX tasks_model_idx ON tasks (project_id, model, version, status)`,
+      `CREATE INDEX tasks_env_idx ON tasks (project_id, queue, environment, status)`,
+      `CREATE INDEX tasks_lease_idx ON tasks (status, lease_expires_ts)`,
+      `CREATE INDEX logs_plan_idx ON logs (plan_id, id)`,
+      `CREATE INDEX executors_project_idx ON executors (project_id, name)`,
+    ],
+  },
+  {
+    version: 3,
+    description: 'server settings (the token signing key on PostgreSQL), user role lookups',
+    statements: () => [
+      `CREATE TABLE server_settings (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_ts BIGINT NOT NULL
+      )`,
+      `CREATE INDEX user_roles_project_idx ON user_roles (project_id, user_id)`,
+      `CREATE INDEX sessions_user_idx ON sessions (user_id)`,
+    ],
+  },
 ];
 
 /** The schema version this code writes and understands. */

@@ -3,7 +3,7 @@
  * (BIGINT), ids are text (UUIDs unless said otherwise), JSON is kept as text.
  * Every row that belongs to a project carries `project_id`.
  */
-import type { Generated } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 
 export interface SchemaMigrationsTable {
   version: number;
@@ -71,6 +71,13 @@ export interface LoginAttemptsTable {
   failures: number;
 }
 
+/** Server-wide settings kept in the store (migration 3), e.g. `signing_key` on PostgreSQL. */
+export interface ServerSettingsTable {
+  name: string;
+  value: string;
+  updated_ts: number;
+}
+
 export interface SnapshotsTable {
   project_id: string;
   name: string;
@@ -125,6 +132,8 @@ export interface PlansTable {
   started_ts: number | null;
   finished_ts: number | null;
   error: string | null;
+  /** When a cancel of the applying plan was asked for (migration 2; optional on insert). */
+  cancel_requested_ts: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 export type RunStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled';
@@ -289,6 +298,7 @@ export interface DB {
   user_roles: UserRolesTable;
   sessions: SessionsTable;
   login_attempts: LoginAttemptsTable;
+  server_settings: ServerSettingsTable;
   snapshots: SnapshotsTable;
   environments: EnvironmentsTable;
   intervals: IntervalsTable;

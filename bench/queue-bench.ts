@@ -1,0 +1,208 @@
+/**
+ * Task queue benchmarks, on loopback, on both stores (a SQLite file and an
+ * embedded PostgreSQL):
+ *
+ * - claim latency: an executor's claim waits in a long poll; a task is
+ *   queued; time until the claim's answer arrives (p50, p99; target p99 < 20 ms);
+ * - throughput: tasks queued in-process (as the scheduler does) while
+ *   several executors claim and complete them over HTTP (target >= 5,000/s
+ *   on PostgreSQL).
+ */
+import { tokenRoutes } from '../src/cloud/auth/token-routes.js';
+import { executorRoutes } from '../src/cloud/executors/executor-routes.js';
+import { silentLogger } from '../src/cloud/logger.js';
+import { planRoutes } from '../src/cloud/plans/plan-routes.js';
+import { enqueueTasks, type NewTask } from '../src/cloud/queue/task-queue.js';
+import { taskRoutes } from '../src/cloud/queue/task-routes.js';
+import { startCloudServer, type CloudServer } from '../src/cloud/server.js';
+import { bootstrap, createClient } from '../src/cloud/tenancy.js';
+import type { ClaimedTask } from '../src/protocol/messages.js';
+import { Worker } from 'node:worker_threads';
+import { tempFolder } from './common-bench-helpers.js';
+import type { QueueClientJob } from './queue-bench-client.js';
+import { startBenchPostgres } from './pg-for-bench.js';
+
+interface Harness {
+  server: CloudServer;
+  projectId: string;
+  api: string;
+  headers: Record<string, string>;
+  executorIds: string[];
+}
+
+async function harness(state: string, executors: number): Promise<Harness> {
+  const server = await startCloudServer({
+    state,
+    log: silentLogger,
+    settings: { secureCookies: false },
+    routes: [tokenRoutes, executorRoutes, taskRoutes, planRoutes],
+  });
+  const { project } = await bootstrap(server.ctx, 'bench', 'queue');
+  const client = await createClient(server.ctx, project.id, { name: 'bench', role: 'executor' });
+  const base = `${server.url}/sqlmesh/bench/queue`;
+  const tokenRes = await fetch(`${base}/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'client_credentials',
+      client_id: client.clientId,
+      client_secret: client.clientSecret,
+    }),
+  });
+  const token = ((await tokenRes.json()) as { access_token: string }).access_token;
+  const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+  const api = `${base}/api`;
+  const executorIds: string[] = [];
+  for (let i = 0; i < executors; i++) {
+    const res = await fetch(`${api}/executors/register`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({
+        name: `bench-${i}`,
+        kind: 'run',
+        version: '0.0.0',
+        protocolVersion: '1.0',
+        gateways: [],
+      }),
+    });
+    executorIds.push(((await res.json()) as { executorId: string }).executorId);
+  }
+  return { server, projectId: project.id, api, headers, executorIds };
+}
+
+function task(i: number): NewTask {
+  return {
+    queue: 'run',
+    kind: 'evaluate',
+    environment: 'prod',
+    payload: { kind: 'evaluate', environment: 'prod', runId: 'bench', batches: [[i, i + 1]] },
+  };
+}
+
+async function claim(h: Harness, executorId: string, waitMs: number) {
+  const res = await fetch(`${h.api}/tasks/claim`, {
+    method: 'POST',
+    headers: h.headers,
+    body: JSON.stringify({ executorId, waitMs }),
+  });
+  if (res.status === 204) return undefined;
+  if (res.status !== 200) throw new Error(`claim answered ${res.status}: ${await res.text()}`);
+  return (await res.json()) as ClaimedTask;
+}
+
+async function complete(h: Harness, t: ClaimedTask): Promise<void> {
+  const res = await fetch(`${h.api}/tasks/${t.taskId}/complete`, {
+    method: 'POST',
+    headers: h.headers,
+    body: JSON.stringify({
+      leaseId: t.lease.leaseId,
+      fencingToken: t.lease.fencingToken,
+      status: 'succeeded',
+    }),
+  });
+  if (res.status !== 200) throw new Error(`complete answered ${res.status}: ${await res.text()}`);
+  await res.arrayBuffer();
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/** Enqueue-to-answer latency of a claim already waiting, `rounds` times. */
+async function claimLatency(h: Harness, rounds: number): Promise<number[]> {
+  const times: number[] = [];
+  const executor = h.executorIds[0]!;
+  for (let i = 0; i < rounds + 10; i++) {
+    let answered = 0;
+    const waiting = claim(h, executor, 5_000).then((t) => {
+      answered = performance.now();
+      return t;
+    });
+    // Let the claim reach its wait.
+    await new Promise((r) => setTimeout(r, 5));
+    const queued = performance.now();
+    await enqueueTasks(h.server.ctx, h.projectId, [task(i)]);
+    const t = await waiting;
+    if (!t) throw new Error('the waiting claim got nothing');
+    if (i >= 10) times.push(answered - queued);
+    await complete(h, t);
+  }
+  return times.sort((a, b) => a - b);
+}
+
+/**
+ * Tasks per second through enqueue (in-process, as the scheduler does),
+ * claim and complete (over HTTP, from `clients` executors in a worker thread).
+ */
+async function throughput(h: Harness, total: number, clients: number): Promise<number> {
+  const job: QueueClientJob = {
+    api: h.api,
+    headers: h.headers,
+    executorIds: h.executorIds.slice(0, clients),
+    total,
+  };
+  const worker = new Worker(new URL('./queue-bench-client.js', import.meta.url), {
+    workerData: job,
+  });
+  const finished = new Promise<void>((resolve, reject) => {
+    worker.once('message', (m: { done?: number; error?: string }) =>
+      m.error ? reject(new Error(m.error)) : resolve(),
+    );
+    worker.once('error', reject);
+  });
+  const started = performance.now();
+  for (let i = 0; i < total; i += 100) {
+    await enqueueTasks(
+      h.server.ctx,
+      h.projectId,
+      Array.from({ length: Math.min(100, total - i) }, (_, k) => task(i + k)),
+    );
+    await new Promise((r) => setImmediate(r));
+  }
+  try {
+    await finished;
+  } finally {
+    await worker.terminate();
+  }
+  return total / ((performance.now() - started) / 1000);
+}
+
+async function benchStore(label: string, state: string, target: boolean): Promise<string[]> {
+  const clients = 8;
+  const h = await harness(state, clients);
+  try {
+    const lat = await claimLatency(h, 200);
+    const p50 = percentile(lat, 50);
+    const p99 = percentile(lat, 99);
+    await throughput(h, 500, clients); // warm-up
+    const perSecond = await throughput(h, 5_000, clients);
+    const tp = target ? `   target >= 5000/s${perSecond < 5_000 ? '  (missed)' : ''}` : '';
+    return [
+      `${`queue ${label}: claim latency p50 (waiting long poll)`.padEnd(52)} ${p50.toFixed(2).padStart(8)} ms`,
+      `${`queue ${label}: claim latency p99`.padEnd(52)} ${p99.toFixed(2).padStart(8)} ms   target < 20 ms${p99 >= 20 ? '  (missed)' : ''}`,
+      `${`queue ${label}: enqueue+claim+complete, ${clients} clients`.padEnd(52)} ${perSecond.toFixed(0).padStart(8)} /s${tp}`,
+    ];
+  } finally {
+    await h.server.close();
+    // Let the pool's connections finish closing before the server may stop.
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+/** Runs the queue benchmarks on SQLite and PostgreSQL; one printable line per figure. */
+export async function runQueueBench(): Promise<string[]> {
+  const lines: string[] = [];
+  const folder = tempFolder('queue');
+  try {
+    lines.push(...(await benchStore('sqlite', `sqlite:${folder.path}/queue.db`, false)));
+  } finally {
+    folder.remove();
+  }
+  const pg = await startBenchPostgres();
+  try {
+    lines.push(...(await benchStore('postgres', pg.url, true)));
+  } finally {
+    await pg.stop();
+  }
+  return lines;
+}

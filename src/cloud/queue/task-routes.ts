@@ -1,0 +1,157 @@
+/**
+ * The executor-facing task API, under `<project>/api` (executor role):
+ *
+ * - `POST /tasks/claim` `{executorId, waitMs?}`: a long poll for the next task
+ *   of the executor's queue; 200 with a ClaimedTask, 204 when none came.
+ * - `POST /tasks/:id/heartbeat` `{leaseId, fencingToken}`: renews the lease.
+ * - `POST /tasks/:id/progress` ProgressReport: log lines and evaluations.
+ * - `POST /tasks/:id/complete` CompleteRequest: the final status.
+ * - `POST /tasks/:id/release` `{leaseId, fencingToken}`: hands the task back.
+ *
+ * Every write presents the lease; a stale one is refused with 409
+ * `stale_lease` and nothing is stored.
+ */
+import type { Context } from 'hono';
+import { z } from 'zod';
+import type { CloudContext } from '../context.js';
+import { findExecutor, touchExecutor } from '../executors/executor-registry.js';
+import type { RouteModule } from '../http/app.js';
+import { notFound } from '../http/api-error.js';
+import { readJson } from '../http/json-body.js';
+import { requirePermission, type CloudEnv } from '../http/project-scope.js';
+import { claimedTaskJson, waitAndClaim } from './claim.js';
+import { completeTask, recordProgress } from './completion.js';
+import { releaseTask, renewLease } from './leases.js';
+import { NOT_DURABLE, writeTransaction } from './write-transaction.js';
+
+const MAX_TEXT = 100_000;
+const MAX_ITEMS = 10_000;
+
+const id = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]*$/, 'must be an id (letters, digits, _ . : -)');
+const epochMs = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const leaseFields = {
+  leaseId: z.string().min(1).max(100),
+  fencingToken: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+};
+
+export const ClaimBody = z.strictObject({
+  executorId: id,
+  waitMs: z.number().int().min(0).max(3_600_000).optional(),
+});
+
+export const LeaseBody = z.strictObject(leaseFields);
+
+export const ProgressBody = z.strictObject({
+  ...leaseFields,
+  logs: z
+    .array(
+      z.strictObject({
+        level: z.enum(['debug', 'info', 'warn', 'error']),
+        message: z.string().max(MAX_TEXT),
+        ts: epochMs,
+      }),
+    )
+    .max(MAX_ITEMS)
+    .optional(),
+  evaluations: z
+    .array(
+      z
+        .strictObject({
+          model: z.string().min(1).max(1_000),
+          identifier: z.string().min(1).max(200),
+          version: z.string().min(1).max(200),
+          interval: z.tuple([epochMs, epochMs]),
+          status: z.enum(['succeeded', 'failed']),
+          rows: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+          durationMs: z.number().min(0).max(Number.MAX_SAFE_INTEGER),
+          error: z.string().max(MAX_TEXT).optional(),
+        })
+        .refine((e) => e.interval[0] < e.interval[1], {
+          message: 'interval must be [start, end) with start < end',
+          path: ['interval'],
+        }),
+    )
+    .max(MAX_ITEMS)
+    .optional(),
+  progress: z.record(z.string().max(200), z.unknown()).optional(),
+});
+
+export const CompleteBody = z.strictObject({
+  ...leaseFields,
+  status: z.enum(['succeeded', 'failed']),
+  error: z.string().max(MAX_TEXT).optional(),
+  retryable: z.boolean().optional(),
+});
+
+function taskId(c: Context<CloudEnv>): string {
+  const value = c.req.param('id') ?? '';
+  if (!id.safeParse(value).success) throw notFound(`no task ${JSON.stringify(value.slice(0, 80))}`);
+  return value;
+}
+
+export const taskRoutes: RouteModule = {
+  name: 'tasks',
+  project(app, ctx: CloudContext) {
+    app.post('/tasks/claim', async (c) => {
+      requirePermission(c, 'executor');
+      const body = await readJson(c, ClaimBody);
+      const projectId = c.get('project').id;
+      const executor = await findExecutor(ctx, projectId, body.executorId);
+      const waitMs = Math.min(body.waitMs ?? ctx.settings.claimWaitMs, ctx.settings.claimWaitMs);
+      // A claim marks its executor seen: with the task it gets, or before it waits.
+      const seen = () =>
+        writeTransaction(
+          ctx.store,
+          (tx) => touchExecutor(ctx, tx, projectId, executor.id),
+          NOT_DURABLE,
+        );
+      const claim = await waitAndClaim(
+        ctx,
+        projectId,
+        executor.id,
+        executor.kind,
+        waitMs,
+        c.req.raw.signal,
+        seen,
+      );
+      if (!claim && waitMs === 0) await seen();
+      if (!claim) return c.body(null, 204);
+      return c.body(claimedTaskJson(claim), 200, { 'content-type': 'application/json' });
+    });
+
+    app.post('/tasks/:id/heartbeat', async (c) => {
+      requirePermission(c, 'executor');
+      const task = taskId(c);
+      const body = await readJson(c, LeaseBody);
+      return c.json(
+        await renewLease(ctx, c.get('project').id, task, body.leaseId, body.fencingToken),
+      );
+    });
+
+    app.post('/tasks/:id/progress', async (c) => {
+      requirePermission(c, 'executor');
+      const task = taskId(c);
+      const body = await readJson(c, ProgressBody);
+      return c.json(await recordProgress(ctx, c.get('project').id, task, body));
+    });
+
+    app.post('/tasks/:id/complete', async (c) => {
+      requirePermission(c, 'executor');
+      const task = taskId(c);
+      const body = await readJson(c, CompleteBody);
+      return c.json(await completeTask(ctx, c.get('project').id, task, body));
+    });
+
+    app.post('/tasks/:id/release', async (c) => {
+      requirePermission(c, 'executor');
+      const task = taskId(c);
+      const body = await readJson(c, LeaseBody);
+      await releaseTask(ctx, c.get('project').id, task, body.leaseId, body.fencingToken);
+      return c.json({ status: 'pending' });
+    });
+  },
+};
