@@ -13,12 +13,15 @@
  *   against the same SQL sent straight to the driver (target: at most 1.15x).
  * - components: parsing, rendering, interval arithmetic and state storage at
  *   10,000 models, one figure each.
+ * - queue: the cloud's claim latency with a waiting long poll (p50, p99) and
+ *   enqueue + claim + complete throughput, on SQLite and PostgreSQL.
  */
 import { rmSync } from 'node:fs';
 import { loadProject } from '../src/engine/project/project-loader.js';
 import { overheadBenchmark, runBenchmark } from './apply-bench.js';
 import { printFigure, type Figure } from './common-bench-helpers.js';
 import { componentBenchmark } from './component-bench.js';
+import { runQueueBench } from './queue-bench.js';
 import { planBenchmark } from './plan-bench.js';
 import { generateProject } from './project-generator.js';
 
@@ -64,6 +67,12 @@ async function loadBenchmark(): Promise<Figure[]> {
   ];
 }
 
+/** The cloud's queue over loopback HTTP, on SQLite and PostgreSQL (lines printed as they come). */
+async function queueBenchmark(): Promise<Figure[]> {
+  for (const line of await runQueueBench()) console.log(line);
+  return [];
+}
+
 /** Each group's steps; a step's figures are printed as soon as it ends. */
 const groups: Record<string, Array<() => Promise<Figure[]>>> = {
   load: [loadBenchmark],
@@ -71,6 +80,7 @@ const groups: Record<string, Array<() => Promise<Figure[]>>> = {
   run: [() => runBenchmark(1_000)],
   overhead: [() => overheadBenchmark(3)],
   components: [componentBenchmark],
+  queue: [queueBenchmark],
 };
 
 async function main(): Promise<void> {
