@@ -1,9 +1,10 @@
 /**
  * The executors' side of the queue throughput benchmark, run in a worker
  * thread so that the clients do not share the cloud's event loop: each
- * client claims and completes tasks over HTTP until the cloud has handed out
- * `total` of them.
+ * client claims and completes tasks over HTTP (keep-alive connections, one
+ * per client) until the cloud has handed out `total` of them.
  */
+import { Agent, request } from 'node:http';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ClaimedTask } from '../src/protocol/messages.js';
 
@@ -14,33 +15,64 @@ export interface QueueClientJob {
   total: number;
 }
 
+interface Answer {
+  status: number;
+  body: string;
+}
+
+function post(agent: Agent, url: URL, headers: Record<string, string>, body: string) {
+  return new Promise<Answer>((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method: 'POST',
+        agent,
+        headers: { ...headers, 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 async function runClients(job: QueueClientJob): Promise<number> {
+  const agent = new Agent({ keepAlive: true, maxSockets: job.executorIds.length });
+  const claimUrl = new URL(`${job.api}/tasks/claim`);
   let done = 0;
   const loops = job.executorIds.map(async (executorId) => {
+    const claimBody = JSON.stringify({ executorId, waitMs: 200 });
     while (done < job.total) {
-      const res = await fetch(`${job.api}/tasks/claim`, {
-        method: 'POST',
-        headers: job.headers,
-        body: JSON.stringify({ executorId, waitMs: 200 }),
-      });
+      const res = await post(agent, claimUrl, job.headers, claimBody);
       if (res.status === 204) continue;
-      if (res.status !== 200) throw new Error(`claim answered ${res.status}`);
-      const t = (await res.json()) as ClaimedTask;
-      const fin = await fetch(`${job.api}/tasks/${t.taskId}/complete`, {
-        method: 'POST',
-        headers: job.headers,
-        body: JSON.stringify({
+      if (res.status !== 200) throw new Error(`claim answered ${res.status}: ${res.body}`);
+      const t = JSON.parse(res.body) as ClaimedTask;
+      const fin = await post(
+        agent,
+        new URL(`${job.api}/tasks/${t.taskId}/complete`),
+        job.headers,
+        JSON.stringify({
           leaseId: t.lease.leaseId,
           fencingToken: t.lease.fencingToken,
           status: 'succeeded',
         }),
-      });
-      if (fin.status !== 200) throw new Error(`complete answered ${fin.status}`);
-      await fin.arrayBuffer();
+      );
+      if (fin.status !== 200) throw new Error(`complete answered ${fin.status}: ${fin.body}`);
       done++;
     }
   });
-  await Promise.all(loops);
+  try {
+    await Promise.all(loops);
+  } finally {
+    agent.destroy();
+  }
   return done;
 }
 

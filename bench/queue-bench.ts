@@ -167,15 +167,32 @@ async function throughput(h: Harness, total: number, clients: number): Promise<n
   return total / ((performance.now() - started) / 1000);
 }
 
-async function benchStore(label: string, state: string, target: boolean): Promise<string[]> {
-  const clients = 8;
+/** What to measure; every field has a default (the figures the README shows). */
+export interface QueueBenchOptions {
+  /** The stores to measure, both by default. */
+  stores?: ReadonlyArray<'sqlite' | 'postgres'>;
+  /** Concurrent executors claiming and completing (32 by default). */
+  clients?: number;
+  /** Tasks in the throughput run (5,000 by default). */
+  total?: number;
+  /** Claim-latency rounds (200 by default). */
+  rounds?: number;
+}
+
+async function benchStore(
+  label: string,
+  state: string,
+  target: boolean,
+  options: QueueBenchOptions,
+): Promise<string[]> {
+  const clients = options.clients ?? 32;
   const h = await harness(state, clients);
   try {
-    const lat = await claimLatency(h, 200);
+    const lat = await claimLatency(h, options.rounds ?? 200);
     const p50 = percentile(lat, 50);
     const p99 = percentile(lat, 99);
     await throughput(h, 500, clients); // warm-up
-    const perSecond = await throughput(h, 5_000, clients);
+    const perSecond = await throughput(h, options.total ?? 5_000, clients);
     const tp = target ? `   target >= 5000/s${perSecond < 5_000 ? '  (missed)' : ''}` : '';
     return [
       `${`queue ${label}: claim latency p50 (waiting long poll)`.padEnd(52)} ${p50.toFixed(2).padStart(8)} ms`,
@@ -190,19 +207,24 @@ async function benchStore(label: string, state: string, target: boolean): Promis
 }
 
 /** Runs the queue benchmarks on SQLite and PostgreSQL; one printable line per figure. */
-export async function runQueueBench(): Promise<string[]> {
+export async function runQueueBench(options: QueueBenchOptions = {}): Promise<string[]> {
+  const stores = options.stores ?? ['sqlite', 'postgres'];
   const lines: string[] = [];
-  const folder = tempFolder('queue');
-  try {
-    lines.push(...(await benchStore('sqlite', `sqlite:${folder.path}/queue.db`, false)));
-  } finally {
-    folder.remove();
+  if (stores.includes('sqlite')) {
+    const folder = tempFolder('queue');
+    try {
+      lines.push(...(await benchStore('sqlite', `sqlite:${folder.path}/queue.db`, false, options)));
+    } finally {
+      folder.remove();
+    }
   }
-  const pg = await startBenchPostgres();
-  try {
-    lines.push(...(await benchStore('postgres', pg.url, true)));
-  } finally {
-    await pg.stop();
+  if (stores.includes('postgres')) {
+    const pg = await startBenchPostgres();
+    try {
+      lines.push(...(await benchStore('postgres', pg.url, true, options)));
+    } finally {
+      await pg.stop();
+    }
   }
   return lines;
 }

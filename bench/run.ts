@@ -13,6 +13,8 @@
  *   against the same SQL sent straight to the driver (target: at most 1.15x).
  * - components: parsing, rendering, interval arithmetic and state storage at
  *   10,000 models, one figure each.
+ * - executor: an idle executor's resident memory (target < 100 MB) and the
+ *   time from a task becoming ready to an executor starting it.
  * - queue: the cloud's claim latency with a waiting long poll (p50, p99) and
  *   enqueue + claim + complete throughput, on SQLite and PostgreSQL.
  */
@@ -21,6 +23,7 @@ import { loadProject } from '../src/engine/project/project-loader.js';
 import { overheadBenchmark, runBenchmark } from './apply-bench.js';
 import { printFigure, type Figure } from './common-bench-helpers.js';
 import { componentBenchmark } from './component-bench.js';
+import { runExecutorBench } from './executor-bench.js';
 import { runQueueBench } from './queue-bench.js';
 import { planBenchmark } from './plan-bench.js';
 import { generateProject } from './project-generator.js';
@@ -73,6 +76,12 @@ async function queueBenchmark(): Promise<Figure[]> {
   return [];
 }
 
+/** An idle executor's memory and the time from a ready task to an executor starting it. */
+async function executorBenchmark(): Promise<Figure[]> {
+  for (const line of await runExecutorBench()) console.log(line);
+  return [];
+}
+
 /** Each group's steps; a step's figures are printed as soon as it ends. */
 const groups: Record<string, Array<() => Promise<Figure[]>>> = {
   load: [loadBenchmark],
@@ -81,6 +90,7 @@ const groups: Record<string, Array<() => Promise<Figure[]>>> = {
   overhead: [() => overheadBenchmark(3)],
   components: [componentBenchmark],
   queue: [queueBenchmark],
+  executor: [executorBenchmark],
 };
 
 async function main(): Promise<void> {

@@ -1,33 +1,20 @@
 #!/usr/bin/env node
-// `npm start`: builds a starter project (once) in ./example, then works it
-// as local mode does: project info, the model DAG, the SQL one model runs, a
-// plan applied to prod, a run, and the rows the views now show.
-// Pass another project folder as the first argument to use it instead.
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+// `npm start`: `tideline up` on ./example (written on first start): the cloud,
+// a run executor and an apply executor, the example project planned and
+// applied to prod, then the web UI's address and login. Ctrl-C stops it all.
+// A first argument that is not an option names another project folder; the
+// remaining arguments go to `tideline up` (for example `npm start -- --port 0`).
+import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 const cli = join(root, 'bin', 'tideline.js');
-const project = resolve(process.argv[2] ?? join(root, 'example'));
+const args = process.argv.slice(2);
+const project = args[0] && !args[0].startsWith('-') ? resolve(args.shift()) : join(root, 'example');
 
-function tideline(...args) {
-  console.log(`\n$ tideline -p ${project} ${args.join(' ')}`);
-  const r = spawnSync(process.execPath, [cli, '-p', project, ...args], { stdio: 'inherit' });
-  if (r.status !== 0) process.exit(r.status ?? 1);
-}
-
-if (!existsSync(join(project, 'config.yaml'))) tideline('init', 'duckdb');
-tideline('info');
-tideline('dag');
-tideline(
-  'render',
-  'sqlmesh_example.incremental_model',
-  '--start',
-  '2020-01-01',
-  '--end',
-  '2020-01-07',
-);
-tideline('plan', '--auto-apply');
-tideline('run');
-tideline('fetchdf', 'SELECT item_id, num_orders FROM sqlmesh_example.full_model ORDER BY item_id');
+const child = spawn(process.execPath, [cli, '-p', project, 'up', ...args], { stdio: 'inherit' });
+// Ctrl-C reaches the whole process group; `tideline up` stops its own
+// children, so this process only waits (and passes on a SIGTERM sent to it alone).
+process.on('SIGINT', () => undefined);
+process.on('SIGTERM', () => child.kill('SIGTERM'));
+child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -6,6 +6,7 @@ import { registerExecutorCommands } from './commands/executor-commands.js';
 import { registerPlanCommands } from './commands/plan-commands.js';
 import { registerProjectCommands } from './commands/project-commands.js';
 import { registerTestCommands } from './commands/test-commands.js';
+import { registerUpCommand } from './commands/up-command.js';
 import { CLI_VERSION, type CliIo, processIo } from './cli-context.js';
 
 /** Exit codes: 0 success, 1 the work failed (or the project is wrong), 2 bad command line. */
@@ -31,6 +32,7 @@ export function buildProgram(io: CliIo): Command {
   registerTestCommands(program, io);
   registerExecutorCommands(program, io);
   registerCloudCommands(program, io);
+  registerUpCommand(program, io);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

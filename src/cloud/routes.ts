@@ -1,6 +1,7 @@
 /** Every route module the cloud serves, in registration order, and its background services. */
 import { tokenRoutes } from './auth/token-routes.js';
 import { createLeaseReaper } from './queue/lease-reaper.js';
+import { createLogRetention } from './observe/log-retention.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import type { BackgroundService } from './server.js';
 import { clientRoutes } from './admin/client-routes.js';
@@ -14,6 +15,9 @@ import { taskRoutes } from './queue/task-routes.js';
 import { runRoutes } from './scheduler/run-routes.js';
 import { infoRoutes } from './http/info-routes.js';
 import { stateRoutes } from './state/state-routes.js';
+import { observeRoutes } from './observe/observe-routes.js';
+import { webRoutes } from './web/web-routes.js';
+import { connectionRoutes } from './connections/connection-routes.js';
 
 export const ALL_ROUTES: readonly RouteModule[] = [
   tokenRoutes,
@@ -27,9 +31,12 @@ export const ALL_ROUTES: readonly RouteModule[] = [
   executorRoutes,
   taskRoutes,
   planRoutes,
+  observeRoutes,
+  connectionRoutes,
+  webRoutes,
 ];
 
-/** The loops a serving cloud runs: the cron scheduler and the lease reaper. */
+/** The loops a serving cloud runs: the cron scheduler, the lease reaper, log retention. */
 export function defaultServices(): BackgroundService[] {
-  return [new Scheduler(), createLeaseReaper()];
+  return [new Scheduler(), createLeaseReaper(), createLogRetention()];
 }

@@ -6,11 +6,10 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdapter, describeConnectionError } from '../engine/adapters/adapter-factory.js';
-import { PROTOCOL_VERSION } from '../protocol/version.js';
 import { CloudApiError, CloudClient } from './client/cloud-client.js';
 import { readExecutorSettings, type Env } from './config.js';
 import { createRedactor } from './redact.js';
-import type { Executor } from './runtime.js';
+import { announcedProtocolVersion, type Executor } from './runtime.js';
 
 export interface CheckLine {
   name: string;
@@ -18,9 +17,11 @@ export interface CheckLine {
   detail: string;
 }
 
-function compatible(server: string): boolean {
+/** The cloud accepts an executor of its major version whose minor version is not newer. */
+function compatible(executor: string, server: string): boolean {
   const [major, minor] = server.split('.').map(Number);
-  return major === PROTOCOL_VERSION.major && (minor ?? 0) >= PROTOCOL_VERSION.minor;
+  const [ownMajor, ownMinor] = executor.split('.').map(Number);
+  return major === ownMajor && (minor ?? 0) >= (ownMinor ?? 0);
 }
 
 /**
@@ -81,13 +82,14 @@ export async function runChecks(
       lines.push({ name: 'credentials accepted', ok: true, detail: settings.credentials.clientId });
       try {
         const info = await client.request<{ protocolVersion: string }>('GET', '/protocol');
-        const ok = compatible(info.protocolVersion);
+        const own = announcedProtocolVersion(env);
+        const ok = compatible(own, info.protocolVersion);
         lines.push({
           name: 'protocol compatible',
           ok,
           detail: ok
-            ? `executor ${PROTOCOL_VERSION.major}.${PROTOCOL_VERSION.minor}, cloud ${info.protocolVersion}`
-            : `executor speaks ${PROTOCOL_VERSION.major}.${PROTOCOL_VERSION.minor} but the cloud speaks ${info.protocolVersion}; upgrade the older one`,
+            ? `executor ${own}, cloud ${info.protocolVersion}`
+            : `executor speaks ${own} but the cloud speaks ${info.protocolVersion}; upgrade the older one`,
         });
       } catch (err) {
         lines.push({

@@ -8,6 +8,7 @@
  * warehouse queries and drop the task. Draining (SIGTERM) stops claiming and
  * finishes, or hands back, running work within a grace period.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { hostname } from 'node:os';
 import { createAdapter } from '../engine/adapters/adapter-factory.js';
 import type { EngineAdapter } from '../engine/adapters/engine-adapter.js';
@@ -16,8 +17,9 @@ import { ProjectError } from '../engine/errors.js';
 import { SnapshotEvaluator } from '../engine/evaluate/snapshot-evaluator.js';
 import { applyPlan, type ApplyEvent } from '../engine/plan/plan-applier.js';
 import type { Plan } from '../engine/plan/plan-types.js';
-import type { Snapshot } from '../engine/snapshot/snapshot-types.js';
-import { StaleStateError } from '../engine/state/state-sync.js';
+import type { Interval, Snapshot } from '../engine/snapshot/snapshot-types.js';
+import { StaleStateError, type StateSync } from '../engine/state/state-sync.js';
+import { subtractIntervals } from '../engine/time/intervals.js';
 import type {
   ClaimedTask,
   CompleteRequest,
@@ -27,9 +29,15 @@ import type {
   RegisterResponse,
 } from '../protocol/messages.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
-import { CloudApiError, CloudClient } from './client/cloud-client.js';
+import { CloudApiError, CloudClient, CloudUnreachableError } from './client/cloud-client.js';
 import { HttpStateSync } from './client/http-state-sync.js';
-import { EnvFileWatcher, readExecutorSettings, type Env, type ExecutorSettings } from './config.js';
+import {
+  EnvFileWatcher,
+  ExecutorConfigError,
+  readExecutorSettings,
+  type Env,
+  type ExecutorSettings,
+} from './config.js';
 import { createRedactor, type Redactor } from './redact.js';
 
 export const EXECUTOR_VERSION = '0.1.0';
@@ -65,6 +73,83 @@ export interface ExecutorStats {
 
 class LeaseLost extends Error {
   override name = 'LeaseLost';
+}
+
+/** Buffered log lines and evaluations kept while the cloud is away, at most. */
+const MAX_BUFFERED = 10_000;
+
+/**
+ * The protocol version this executor announces: its own, unless
+ * `TCLOUD_PROTOCOL_VERSION` (`major.minor`) overrides it. The override exists
+ * to test version negotiation; an executor speaking another version than it
+ * announces would misbehave, so never set it in production.
+ */
+export function announcedProtocolVersion(env: Env): string {
+  const raw = env['TCLOUD_PROTOCOL_VERSION']?.trim();
+  if (!raw) return `${PROTOCOL_VERSION.major}.${PROTOCOL_VERSION.minor}`;
+  if (!/^\d{1,6}\.\d{1,6}$/.test(raw)) {
+    throw new ExecutorConfigError(
+      'TCLOUD_PROTOCOL_VERSION',
+      `must be major.minor (such as 1.0), got ${JSON.stringify(raw.slice(0, 40))}; unset it outside tests`,
+    );
+  }
+  return raw;
+}
+
+/**
+ * How many retries a lease-bound request gets so that its waits (each at
+ * least half of its backoff ceiling) add up to the lease's lifetime: a task's
+ * writes keep trying for as long as the lease may still be valid.
+ */
+function retriesWithin(leaseTtlMs: number, baseMs: number, maxMs: number): number {
+  let total = 0;
+  let n = 0;
+  while (total < leaseTtlMs && n < 10_000) {
+    total += Math.min(maxMs, baseMs * 2 ** Math.min(n, 30)) / 2;
+    n++;
+  }
+  return n + 1;
+}
+
+const restatedKey = (name: string, version: string) => `${name}\u0000${version}`;
+
+/**
+ * The plan without the batches whose intervals state records already: an
+ * apply taken over from an executor that stopped (killed, lease lost)
+ * resumes where that one stopped instead of evaluating everything again.
+ * Restated snapshots keep all their batches (the restatement removes their
+ * intervals again on every attempt).
+ */
+export async function withoutRecordedBatches(
+  plan: Plan,
+  state: Pick<StateSync, 'getIntervals'>,
+): Promise<{ plan: Plan; skipped: number }> {
+  const restated = new Set(plan.restatements.map((r) => restatedKey(r.name, r.version)));
+  const candidates = plan.backfill.filter(
+    (b) => b.batches.length > 0 && !restated.has(restatedKey(b.name, b.version)),
+  );
+  if (candidates.length === 0) return { plan, skipped: 0 };
+  const recorded = await state.getIntervals(
+    candidates.map((b) => ({ name: b.name, identifier: b.identifier })),
+  );
+  const byId = new Map(recorded.map((r) => [`${r.name}\u0000${r.identifier}`, r]));
+  let skipped = 0;
+  const backfill = plan.backfill.map((item) => {
+    if (restated.has(restatedKey(item.name, item.version))) return item;
+    const r = byId.get(`${item.name}\u0000${item.identifier}`);
+    if (!r) return item;
+    const done: Interval[] =
+      item.version === r.version
+        ? r.intervals
+        : item.version === r.devVersion
+          ? r.devIntervals
+          : [];
+    if (done.length === 0) return item;
+    const batches = item.batches.filter((batch) => subtractIntervals([batch], done).length > 0);
+    skipped += item.batches.length - batches.length;
+    return batches.length === item.batches.length ? item : { ...item, batches };
+  });
+  return skipped === 0 ? { plan, skipped } : { plan: { ...plan, backfill }, skipped };
 }
 
 const sleep = (ms: number, signal?: AbortSignal) =>
@@ -103,8 +188,11 @@ class TaskRun {
   private progress: Record<string, unknown> | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
-  private leaseExpires: number;
+  /** Epoch ms (this machine's clock) after which the lease may be gone. */
+  leaseExpires: number;
   lost = false;
+  /** Given back to the queue by a drain: nothing more is reported about it. */
+  handedBack = false;
 
   constructor(
     readonly task: ClaimedTask,
@@ -158,7 +246,7 @@ class TaskRun {
     }
   }
 
-  private lose(): void {
+  lose(): void {
     if (this.lost) return;
     this.lost = true;
     this.abort.abort(new LeaseLost('the lease was lost'));
@@ -180,7 +268,17 @@ class TaskRun {
         await this.client.request('POST', `/tasks/${this.task.taskId}/progress`, { body: report });
       } catch (err) {
         if (err instanceof CloudApiError && err.status === 409) this.lose();
-        // Otherwise the lines are dropped; the task's result still arrives.
+        else if (err instanceof CloudUnreachableError && !this.lost) {
+          // The cloud is away: keep the report for the next flush (bounded).
+          this.logs.unshift(...(report.logs ?? []));
+          this.evaluations.unshift(...(report.evaluations ?? []));
+          if (this.logs.length > MAX_BUFFERED) this.logs.splice(0, this.logs.length - MAX_BUFFERED);
+          if (this.evaluations.length > MAX_BUFFERED) {
+            this.evaluations.splice(0, this.evaluations.length - MAX_BUFFERED);
+          }
+          this.progress ??= report.progress;
+        }
+        // Other refusals drop the lines; the task's result still arrives.
       }
     });
     return this.flushing;
@@ -197,9 +295,22 @@ export class Executor {
   private redact: Redactor;
   private readonly watcher: EnvFileWatcher;
   private readonly stopping = new AbortController();
+  /** Resolves when a drain starts. */
+  private readonly stopped = new Promise<void>((resolve) =>
+    this.stopping.signal.addEventListener('abort', () => resolve(), { once: true }),
+  );
   private readonly running = new Set<TaskRun>();
   private readonly adapters = new Map<string, EngineAdapter>();
   private registration: RegisterResponse | undefined;
+  /** The task being worked on, for requests made on its behalf. */
+  private readonly taskScope = new AsyncLocalStorage<TaskRun>();
+  /**
+   * The client for writes about a claimed task (state, completion): it keeps
+   * retrying an unreachable cloud for as long as the task's lease may be
+   * valid, and gives up at once when the lease is lost.
+   */
+  private taskClient: CloudClient | undefined;
+  private readonly protocolVersion: string;
   private executorId = '';
   readonly stats: ExecutorStats = {
     completed: 0,
@@ -213,6 +324,7 @@ export class Executor {
 
   constructor(private readonly options: ExecutorOptions) {
     this.settings = readExecutorSettings(options.env);
+    this.protocolVersion = announcedProtocolVersion(options.env);
     this.redact = createRedactor(this.settings.env, this.settings.redact);
     this.client = new CloudClient({
       url: this.settings.credentials.url,
@@ -267,7 +379,7 @@ export class Executor {
               name: this.settings.name,
               kind: this.options.kind,
               version: EXECUTOR_VERSION,
-              protocolVersion: `${PROTOCOL_VERSION.major}.${PROTOCOL_VERSION.minor}`,
+              protocolVersion: this.protocolVersion,
               gateways: this.settings.gateways.map((g) => ({
                 name: g.name,
                 type: g.connection.type,
@@ -278,6 +390,7 @@ export class Executor {
           },
         );
         this.executorId = this.registration.executorId;
+        this.taskClient = this.leaseBoundClient(this.registration.leaseTtlMs);
         this.stats.registered = true;
         this.contact(true);
         this.note('info', 'registered', { executorId: this.executorId });
@@ -291,6 +404,31 @@ export class Executor {
         delay = Math.min(delay * 2, 30_000);
       }
     }
+  }
+
+  private leaseBoundClient(leaseTtlMs: number): CloudClient {
+    const retryBaseMs = 200;
+    const retryMaxMs = Math.max(retryBaseMs, Math.min(5_000, Math.floor(leaseTtlMs / 4)));
+    return new CloudClient({
+      url: this.settings.credentials.url,
+      clientId: this.settings.credentials.clientId,
+      clientSecret: this.settings.credentials.clientSecret,
+      retryBaseMs,
+      retryMaxMs,
+      maxRetries: retriesWithin(leaseTtlMs, retryBaseMs, retryMaxMs),
+      sleep: async (ms) => {
+        const run = this.taskScope.getStore();
+        if (!run) return await sleep(ms);
+        const left = run.leaseExpires - Date.now();
+        if (run.lost || run.handedBack) throw new LeaseLost('the lease was lost');
+        if (left <= 0) {
+          run.lose();
+          throw new LeaseLost('the lease expired while the cloud was unreachable');
+        }
+        await sleep(Math.min(ms, left), run.abort.signal);
+        if (run.lost || run.handedBack) throw new LeaseLost('the lease was lost');
+      },
+    });
   }
 
   private adapterFor(gateway: string | undefined): {
@@ -329,7 +467,8 @@ export class Executor {
       while (!this.stopping.signal.aborted) {
         if (this.options.once && handled >= 1) break;
         if (tasks.size >= slots) {
-          await Promise.race(tasks);
+          // Busy: wait for a free slot, or for a drain (whose grace period starts now).
+          await Promise.race([...tasks, this.stopped]);
           continue;
         }
         let claimed: ClaimedTask | undefined;
@@ -375,18 +514,32 @@ export class Executor {
     if (tasks.size === 0) return;
     const grace = this.options.graceMs ?? 30_000;
     const done = Promise.all(tasks).then(() => true);
-    const finished = await Promise.race([done, sleep(grace).then(() => false)]);
+    // The timer must not outlive the work: a pending one would keep the process up.
+    const timer = new AbortController();
+    const finished = await Promise.race([done, sleep(grace, timer.signal).then(() => false)]);
+    timer.abort();
     if (finished) return;
-    // Hand back what did not finish: the cloud gives it to another executor.
+    // Hand back what did not finish: the cloud gives it to another executor
+    // at once, and the attempt does not count.
     for (const run of this.running) {
+      run.handedBack = true;
       run.abort.abort(new LeaseLost('drained'));
-      await this.complete(run, {
-        status: 'failed',
-        error: 'the executor stopped before finishing; handed back',
-        retryable: true,
-      }).catch(() => undefined);
+      run.stop();
+      run.log('warn', 'the executor is stopping: task handed back');
+      await run.flush();
+      try {
+        await this.client.request('POST', `/tasks/${run.task.taskId}/release`, {
+          body: run.lease,
+          timeoutMs: 5_000,
+        });
+        this.note('info', `task ${run.task.taskId} handed back`);
+      } catch (err) {
+        this.note('warn', `could not hand back task ${run.task.taskId}: ${messageOf(err)}`);
+      }
     }
-    await Promise.race([Promise.all(tasks), sleep(5_000)]);
+    const last = new AbortController();
+    await Promise.race([Promise.all(tasks), sleep(5_000, last.signal)]);
+    last.abort();
   }
 
   /** Stops claiming; running tasks finish or are handed back within the grace period. */
@@ -401,22 +554,31 @@ export class Executor {
     req: Omit<CompleteRequest, 'leaseId' | 'fencingToken'>,
   ): Promise<void> {
     await run.flush();
-    await this.client.request('POST', `/tasks/${run.task.taskId}/complete`, {
+    await (this.taskClient ?? this.client).request('POST', `/tasks/${run.task.taskId}/complete`, {
       body: { ...run.lease, ...req, ...(req.error ? { error: this.redact(req.error) } : {}) },
       idempotent: true,
     });
   }
 
-  private async execute(task: ClaimedTask): Promise<void> {
+  private execute(task: ClaimedTask): Promise<void> {
     const heartbeatMs = Math.max(250, Math.floor((this.registration?.leaseTtlMs ?? 30_000) / 3));
-    let lostAdapter: EngineAdapter | undefined;
     const leaseTtlMs = this.registration?.leaseTtlMs ?? 30_000;
+    let lostAdapter: EngineAdapter | undefined;
     const run = new TaskRun(task, this.client, this.redact, heartbeatMs, leaseTtlMs, () => {
       this.note('warn', 'lease lost: cancelling warehouse queries and dropping the task', {
         task: task.taskId,
       });
       void lostAdapter?.cancel().catch(() => undefined);
     });
+    return this.taskScope.run(run, () =>
+      this.executeIn(run, (a) => {
+        lostAdapter = a;
+      }),
+    );
+  }
+
+  private async executeIn(run: TaskRun, useAdapter: (a: EngineAdapter) => void): Promise<void> {
+    const task = run.task;
     this.running.add(run);
     this.stats.running = this.running.size;
     run.start();
@@ -425,15 +587,23 @@ export class Executor {
       `task ${task.taskId} claimed (${task.payload.kind}, attempt ${task.attempt})`,
     );
     try {
-      const { adapter, name, concurrency } = this.adapterFor(task.payload.gateway);
-      lostAdapter = adapter;
+      const { adapter, name, concurrency } = await this.openAdapter(task.payload.gateway, run);
+      useAdapter(adapter);
       const evaluator = new SnapshotEvaluator(adapter, { gateway: name });
       const state = new HttpStateSync(
-        this.client.withLease(task.taskId, task.lease.leaseId, task.lease.fencingToken),
+        (this.taskClient ?? this.client).withLease(
+          task.taskId,
+          task.lease.leaseId,
+          task.lease.fencingToken,
+        ),
       );
       if (task.payload.kind === 'apply_plan') {
-        const plan = task.payload.plan as Plan;
+        const resumed = await withoutRecordedBatches(task.payload.plan as Plan, state);
+        const plan = resumed.plan;
         run.log('info', `applying plan ${plan.id} to ${plan.environment}`);
+        if (resumed.skipped > 0) {
+          run.log('info', `${resumed.skipped} batch(es) recorded already: resuming after them`);
+        }
         const result = await applyPlan(plan, {
           state,
           evaluator,
@@ -443,7 +613,7 @@ export class Executor {
           createdBy: `executor:${this.executorId}`,
           onEvent: (e) => this.report(run, e, plan),
         });
-        if (run.lost) throw new LeaseLost('the lease was lost');
+        if (run.lost || run.handedBack) throw new LeaseLost('the lease was lost');
         if (result.status === 'succeeded') {
           run.log('info', `plan ${plan.id} applied: ${result.backfill.evaluations} evaluation(s)`);
           await this.complete(run, { status: 'succeeded' });
@@ -474,7 +644,7 @@ export class Executor {
               byName,
               task.payload.environment,
             );
-            if (run.lost) throw new LeaseLost('the lease was lost');
+            if (run.lost || run.handedBack) throw new LeaseLost('the lease was lost');
             await state.addInterval(snapshot, snapshot.version, batch);
             run.evaluation({
               model: snapshot.name,
@@ -508,9 +678,12 @@ export class Executor {
         this.stats.completed += 1;
       }
     } catch (err) {
-      if (err instanceof LeaseLost || run.lost) {
+      if (err instanceof LeaseLost || run.lost || run.handedBack) {
         this.stats.aborted += 1;
-        this.note('warn', `task ${task.taskId} dropped: ${messageOf(err)}`);
+        this.note(
+          'warn',
+          `task ${task.taskId} ${run.handedBack ? 'handed back' : 'dropped'}: ${messageOf(err)}`,
+        );
       } else {
         this.stats.failed += 1;
         run.log('error', messageOf(err));
@@ -525,6 +698,57 @@ export class Executor {
       run.stop();
       this.running.delete(run);
       this.stats.running = this.running.size;
+      if (this.running.size === 0) await this.releaseFileDatabases();
+    }
+  }
+
+  /**
+   * The gateway's adapter, connected. A DuckDB file is open in one process at
+   * a time, so while another process (the other executor, say) holds it the
+   * executor waits for it, for as long as its lease lasts.
+   */
+  private async openAdapter(
+    gateway: string | undefined,
+    run: TaskRun,
+  ): Promise<{ adapter: EngineAdapter; name: string; concurrency: number }> {
+    let delay = 250;
+    for (;;) {
+      const opened = this.adapterFor(gateway);
+      try {
+        await opened.adapter.ping();
+        return opened;
+      } catch (err) {
+        if (!/Could not set lock|Conflicting lock|database is locked/i.test(messageOf(err)))
+          throw err;
+        // Forget the half-open adapter; the next try opens the file afresh.
+        for (const [key, a] of this.adapters) {
+          if (a === opened.adapter) this.adapters.delete(key);
+        }
+        await opened.adapter.close().catch(() => undefined);
+        if (run.abort.signal.aborted) throw err;
+        run.log(
+          'info',
+          `the warehouse file is in use by another process; waiting (${messageOf(err)})`,
+        );
+        await sleep(delay, run.abort.signal);
+        delay = Math.min(delay * 2, 5_000);
+      }
+    }
+  }
+
+  /** Closes DuckDB files between tasks, so that other processes may open them. */
+  private async releaseFileDatabases(): Promise<void> {
+    for (const [key, adapter] of this.adapters) {
+      const [, connection] = JSON.parse(key) as [string, { type?: string; database?: string }];
+      if (
+        connection.type !== 'duckdb' ||
+        !connection.database ||
+        connection.database === ':memory:'
+      ) {
+        continue;
+      }
+      this.adapters.delete(key);
+      await adapter.close().catch(() => undefined);
     }
   }
 

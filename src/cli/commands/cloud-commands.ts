@@ -21,7 +21,10 @@ import {
   listUsers,
   updateUser,
 } from '../../cloud/auth/users.js';
+import { createConnectionRoutes } from '../../cloud/connections/connection-routes.js';
+import { MASTER_KEY_HINT, resolveMasterKey } from '../../cloud/connections/master-key.js';
 import { createCloudContext, type CloudContext } from '../../cloud/context.js';
+import { HostedExecutors, loopbackUrl } from '../../cloud/hosted/hosted-executors.js';
 import { createLogger, silentLogger } from '../../cloud/logger.js';
 import { ALL_ROUTES, defaultServices } from '../../cloud/routes.js';
 import { startCloudServer } from '../../cloud/server.js';
@@ -53,6 +56,13 @@ function parsePort(value: string): number {
     throw new InvalidArgumentError('use a port number from 0 to 65535');
   }
   return port;
+}
+
+function parseCount(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 64)
+    throw new InvalidArgumentError('use a whole number from 0 to 64');
+  return n;
 }
 
 function parseRole(value: string): Role {
@@ -161,6 +171,20 @@ export function registerCloudCommands(program: Command, io: CliIo): void {
       'a file holding the token signing key as base64 (default: $TIDELINE_SIGNING_KEY, else kept beside a SQLite store or in a PostgreSQL store)',
     )
     .option('--no-secure-cookies', 'send session cookies without the Secure flag (plain HTTP only)')
+    .option(
+      '--master-key-file <file>',
+      'a file (mode 0600) holding the key that encrypts stored connections, as base64 of 32 bytes (default: $TIDELINE_MASTER_KEY; without a key the connections API is off)',
+    )
+    .option(
+      '--executors',
+      'the standard deployment: run executors for every project with stored connections (needs the master key)',
+    )
+    .option('--run-executors <n>', 'run executors per project with --executors', parseCount, 1)
+    .option('--apply-executors <n>', 'apply executors per project with --executors', parseCount, 1)
+    .option(
+      '--executor-data-dir <dir>',
+      'where relative DuckDB paths of stored connections resolve (default: the working folder)',
+    )
     .action(
       async (
         opts: StoreOptions & {
@@ -168,8 +192,34 @@ export function registerCloudCommands(program: Command, io: CliIo): void {
           port: number;
           signingKeyFile?: string;
           secureCookies: boolean;
+          masterKeyFile?: string;
+          executors?: boolean;
+          runExecutors: number;
+          applyExecutors: number;
+          executorDataDir?: string;
         },
       ) => {
+        const masterKey = resolveMasterKey({ env: io.env, keyFile: opts.masterKeyFile });
+        if (opts.executors && !masterKey) {
+          throw new TidelineError(
+            `--executors needs the master key that encrypts the stored connections: ${MASTER_KEY_HINT}`,
+          );
+        }
+        const dataDir = opts.executorDataDir;
+        const routes = ALL_ROUTES.map((m) =>
+          m.name === 'connections'
+            ? createConnectionRoutes({ masterKey, ...(dataDir ? { dataDir } : {}) })
+            : m,
+        );
+        const hosted =
+          opts.executors && masterKey
+            ? new HostedExecutors({
+                masterKey,
+                runExecutors: opts.runExecutors,
+                applyExecutors: opts.applyExecutors,
+                ...(dataDir ? { dataDir } : {}),
+              })
+            : undefined;
         const state = stateUrl(io, opts);
         // The key is settled on the store before the server opens it, so that
         // every replica of a PostgreSQL cloud agrees on it.
@@ -192,11 +242,18 @@ export function registerCloudCommands(program: Command, io: CliIo): void {
           signingKey: signing.key,
           settings: { secureCookies: opts.secureCookies },
           log: createLogger({ write: (line) => io.err(line) }),
-          routes: ALL_ROUTES,
-          services: defaultServices(),
+          routes,
+          services: [...defaultServices(), ...(hosted ? [hosted] : [])],
         });
+        hosted?.listening(loopbackUrl(opts.host, server.port));
         io.out(`Tideline cloud listening on ${server.url} (store ${server.ctx.store.where})`);
         io.out(`Signing key: ${signing.source}${signing.generated ? ' (new)' : ''}`);
+        io.out(`Master key: ${masterKey ? masterKey.source : 'none (the connections API is off)'}`);
+        if (hosted) {
+          io.out(
+            `Cloud-hosted executors: ${opts.runExecutors} run and ${opts.applyExecutors} apply per project with stored connections`,
+          );
+        }
         const signal = await new Promise<NodeJS.Signals>((resolve) => {
           const stop = (sig: NodeJS.Signals) => {
             process.off('SIGINT', stop);

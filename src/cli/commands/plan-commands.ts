@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline/promises';
 import { InvalidArgumentError, type Command } from 'commander';
-import { LocalContext } from '../../engine/local-context.js';
+import { LocalContext, type PlanRequest } from '../../engine/local-context.js';
 import { snapshotIntervalUnit } from '../../engine/plan/backfill.js';
 import type { AutoCategory } from '../../engine/plan/categorize.js';
 import type { ApplyEvent } from '../../engine/plan/plan-applier.js';
@@ -8,8 +8,10 @@ import type { Plan, PlanChange } from '../../engine/plan/plan-types.js';
 import { planHasWork } from '../../engine/plan/plan-types.js';
 import type { BackfillEvent, BackfillResult } from '../../engine/plan/scheduler.js';
 import { formatIntervals, toTimestamp } from '../../engine/time/index.js';
+import type { Project } from '../../engine/project/project-loader.js';
 import { runUnitTests } from '../../engine/unittest/test-runner.js';
 import { type CliIo, globalOptions } from '../cli-context.js';
+import { cloudGateway } from '../cloud-mode/cloud-detect.js';
 import { toJson } from '../output.js';
 
 async function openContext(cmd: Command, io: CliIo): Promise<LocalContext> {
@@ -111,7 +113,7 @@ function showName(plan: Plan, fqn: string): string {
 }
 
 /** Progress of a backfill: a bar on a terminal, a line per batch otherwise. */
-class Progress {
+export class Progress {
   private done = 0;
   private readonly started = Date.now();
   constructor(
@@ -190,7 +192,8 @@ function categoryArg(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
-interface PlanFlags {
+/** The options of `tideline plan`, as commander parses them. */
+export interface PlanFlags {
   skipTests?: boolean;
   autoApply?: boolean;
   prompts?: boolean;
@@ -205,6 +208,124 @@ interface PlanFlags {
   explain?: boolean;
   categorize?: string[];
   json?: boolean;
+}
+
+/**
+ * Runs the project's unit tests before a plan (unless --skip-tests), printing
+ * failures; false when one failed (the exit code is then set to 1).
+ */
+export async function unitTestsPass(
+  project: Project,
+  opts: PlanFlags,
+  io: CliIo,
+): Promise<boolean> {
+  if (opts.skipTests || project.counts().tests === 0) return true;
+  const tests = await runUnitTests(project, {});
+  if (tests.failed > 0) {
+    for (const r of tests.results.filter((x) => !x.passed)) {
+      io.err(`FAIL: ${r.name} (${r.file})`);
+      if (r.diff) io.err(r.diff);
+      if (r.error) io.err(r.error);
+    }
+    io.err(`${tests.passed} passed, ${tests.failed} failed`);
+    io.err('Error: unit tests failed; fix them, or plan with --skip-tests');
+    io.exitCode = 1;
+    return false;
+  }
+  if (!opts.json) io.out(`Unit tests: ${tests.passed} passed, 0 failed`);
+  return true;
+}
+
+/** What to plan, from the command line; `resolveModel` turns a typed name into a canonical one. */
+export function planRequest(
+  environment: string,
+  opts: PlanFlags,
+  now: number,
+  resolveModel: (name: string) => string,
+): PlanRequest {
+  const categories = new Map<string, AutoCategory>();
+  for (const c of opts.categorize ?? []) {
+    const at = c.lastIndexOf('=');
+    const value = c
+      .slice(at + 1)
+      .toLowerCase()
+      .replace('-', '_') as AutoCategory;
+    categories.set(resolveModel(c.slice(0, at)), value);
+  }
+  return {
+    environment,
+    ...(opts.start !== undefined ? { start: opts.start } : {}),
+    ...(opts.end !== undefined ? { end: opts.end } : {}),
+    ...(opts.executionTime !== undefined
+      ? { executionTime: toTimestamp(opts.executionTime, now) }
+      : {}),
+    forwardOnly: opts.forwardOnly === true,
+    skipBackfill: opts.skipBackfill === true,
+    includeUnmodified: opts.includeUnmodified === true,
+    restateModels: opts.restateModel ?? [],
+    categories,
+  };
+}
+
+/**
+ * Shows a computed plan (as JSON with --json, explained with --explain) and
+ * decides whether to apply it: true when there is work and the user wants it
+ * applied (--auto-apply, or yes at the prompt on a terminal).
+ */
+export async function presentPlan(
+  plan: Plan,
+  opts: PlanFlags,
+  io: CliIo,
+  showName: (fqn: string) => string,
+): Promise<boolean> {
+  if (opts.json) {
+    io.out(
+      toJson({
+        ...plan,
+        newSnapshots: plan.newSnapshots.map((s) => ({
+          name: s.name,
+          identifier: s.identifier,
+          version: s.version,
+        })),
+        snapshots: plan.snapshots.map((s) => ({
+          name: s.name,
+          identifier: s.identifier,
+          version: s.version,
+          changeCategory: s.changeCategory,
+        })),
+      }),
+    );
+    return false;
+  }
+  for (const w of plan.warnings) io.err(`Warning: ${w}`);
+  const unitOf = (fqn: string) => {
+    const s = plan.snapshots.find((x) => x.name === fqn);
+    return s ? snapshotIntervalUnit(s.node.definition) : undefined;
+  };
+  for (const line of formatPlan(plan, { diff: opts.diff !== false, unitOf })) io.out(line);
+  if (opts.explain) {
+    io.out('');
+    io.out('Explained plan:');
+    for (const line of explainPlan(plan, showName)) io.out(line);
+    return false;
+  }
+  if (!planHasWork(plan)) {
+    io.out('');
+    io.out(`Nothing to apply: \`${plan.environment}\` is up to date.`);
+    return false;
+  }
+  if (!opts.autoApply) {
+    if (!io.interactive || opts.prompts === false) {
+      io.out('');
+      io.out('Not applied: run with --auto-apply to apply without a prompt.');
+      return false;
+    }
+    if (!(await confirm('\nApply - Backfill Tables [y/n]: '))) {
+      io.out('Not applied.');
+      return false;
+    }
+  }
+  return true;
 }
 
 export function registerPlanCommands(program: Command, io: CliIo): void {
@@ -235,94 +356,20 @@ export function registerPlanCommands(program: Command, io: CliIo): void {
     .option('--json', 'print the plan as JSON and stop')
     .option('--skip-tests', 'do not run the unit tests first')
     .action(async (environment: string | undefined, opts: PlanFlags, cmd: Command) => {
+      const { root, gateway } = globalOptions(cmd);
+      if (cloudGateway(root, io.env, gateway) !== undefined) {
+        const { cloudPlanCommand } = await import('../cloud-mode/cloud-plan.js');
+        await cloudPlanCommand(environment, opts, cmd, io);
+        return;
+      }
       const ctx = await openContext(cmd, io);
       try {
-        if (!opts.skipTests && ctx.project.counts().tests > 0) {
-          const tests = await runUnitTests(ctx.project, {});
-          if (tests.failed > 0) {
-            for (const r of tests.results.filter((x) => !x.passed)) {
-              io.err(`FAIL: ${r.name} (${r.file})`);
-              if (r.diff) io.err(r.diff);
-              if (r.error) io.err(r.error);
-            }
-            io.err(`${tests.passed} passed, ${tests.failed} failed`);
-            io.err('Error: unit tests failed; fix them, or plan with --skip-tests');
-            io.exitCode = 1;
-            return;
-          }
-          if (!opts.json) io.out(`Unit tests: ${tests.passed} passed, 0 failed`);
-        }
+        if (!(await unitTestsPass(ctx.project, opts, io))) return;
         const env = environment ?? ctx.project.config.defaultTargetEnvironment ?? 'prod';
-        const now = ctx.clock.now();
-        const categories = new Map<string, AutoCategory>();
-        for (const c of opts.categorize ?? []) {
-          const at = c.lastIndexOf('=');
-          const value = c
-            .slice(at + 1)
-            .toLowerCase()
-            .replace('-', '_') as AutoCategory;
-          categories.set(ctx.resolveModel(c.slice(0, at)), value);
-        }
-        const plan = await ctx.plan({
-          environment: env,
-          ...(opts.start !== undefined ? { start: opts.start } : {}),
-          ...(opts.end !== undefined ? { end: opts.end } : {}),
-          ...(opts.executionTime !== undefined
-            ? { executionTime: toTimestamp(opts.executionTime, now) }
-            : {}),
-          forwardOnly: opts.forwardOnly === true,
-          skipBackfill: opts.skipBackfill === true,
-          includeUnmodified: opts.includeUnmodified === true,
-          restateModels: opts.restateModel ?? [],
-          categories,
-        });
-        if (opts.json) {
-          io.out(
-            toJson({
-              ...plan,
-              newSnapshots: plan.newSnapshots.map((s) => ({
-                name: s.name,
-                identifier: s.identifier,
-                version: s.version,
-              })),
-              snapshots: plan.snapshots.map((s) => ({
-                name: s.name,
-                identifier: s.identifier,
-                version: s.version,
-                changeCategory: s.changeCategory,
-              })),
-            }),
-          );
-          return;
-        }
-        for (const w of plan.warnings) io.err(`Warning: ${w}`);
-        const unitOf = (fqn: string) => {
-          const s = plan.snapshots.find((x) => x.name === fqn);
-          return s ? snapshotIntervalUnit(s.node.definition) : undefined;
-        };
-        for (const line of formatPlan(plan, { diff: opts.diff !== false, unitOf })) io.out(line);
-        if (opts.explain) {
-          io.out('');
-          io.out('Explained plan:');
-          for (const line of explainPlan(plan, ctx.showName)) io.out(line);
-          return;
-        }
-        if (!planHasWork(plan)) {
-          io.out('');
-          io.out(`Nothing to apply: \`${plan.environment}\` is up to date.`);
-          return;
-        }
-        if (!opts.autoApply) {
-          if (!io.interactive || opts.prompts === false) {
-            io.out('');
-            io.out('Not applied: run with --auto-apply to apply without a prompt.');
-            return;
-          }
-          if (!(await confirm('\nApply - Backfill Tables [y/n]: '))) {
-            io.out('Not applied.');
-            return;
-          }
-        }
+        const plan = await ctx.plan(
+          planRequest(env, opts, ctx.clock.now(), (m) => ctx.resolveModel(m)),
+        );
+        if (!(await presentPlan(plan, opts, io, ctx.showName))) return;
         const total = plan.backfill.reduce((n, b) => n + b.batches.length, 0);
         const progress = new Progress(io, total, ctx.showName);
         if (total > 0) io.out('');
@@ -351,12 +398,24 @@ export function registerPlanCommands(program: Command, io: CliIo): void {
     .option('--ignore-cron', 'evaluate everything missing up to now, due or not')
     .option('--execution-time <time>', 'the time the run happens at (default: now)')
     .option('--select-model <model>', 'run only this model (repeatable)', collect)
+    .option('--wait', 'in cloud mode: wait until the run has finished')
     .action(
       async (
         environment: string | undefined,
-        opts: { ignoreCron?: boolean; executionTime?: string; selectModel?: string[] },
+        opts: {
+          ignoreCron?: boolean;
+          executionTime?: string;
+          selectModel?: string[];
+          wait?: boolean;
+        },
         cmd: Command,
       ) => {
+        const { root, gateway } = globalOptions(cmd);
+        if (cloudGateway(root, io.env, gateway) !== undefined) {
+          const { cloudRunCommand } = await import('../cloud-mode/cloud-run.js');
+          await cloudRunCommand(environment, opts, cmd, io);
+          return;
+        }
         const ctx = await openContext(cmd, io);
         try {
           const now = ctx.clock.now();

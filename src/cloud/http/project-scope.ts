@@ -1,7 +1,8 @@
 /**
  * Routes under a project: `/sqlmesh/:org/:project/...`. The project is looked
- * up once per request; the caller is authenticated (bearer token, or a web
- * session cookie plus CSRF header for writes) and must belong to it.
+ * up once per request (and remembered: projects are never renamed or
+ * deleted); the caller is authenticated (bearer token, or a web session
+ * cookie plus CSRF header for writes) and must belong to it.
  */
 import { createHash } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
@@ -9,6 +10,7 @@ import { getCookie } from 'hono/cookie';
 import { can, type Action } from '../auth/permissions.js';
 import { verifyAccessToken, type Principal } from '../auth/tokens.js';
 import type { CloudContext } from '../context.js';
+import type { Store } from '../store/database.js';
 import { forbidden, notFound, unauthorized } from './api-error.js';
 
 export interface ProjectRef {
@@ -32,21 +34,45 @@ export function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
+/**
+ * Project ids by org and name, per store. Projects are never renamed or
+ * deleted, so a project found once is found for good; a miss is not kept
+ * (the project may be created meanwhile).
+ */
+const projectIds = new WeakMap<Store, Map<string, string>>();
+const MAX_PROJECTS = 10_000;
+
+async function findProjectId(store: Store, org: string, name: string): Promise<string | undefined> {
+  let known = projectIds.get(store);
+  const key = `${org}\u0000${name}`;
+  const hit = known?.get(key);
+  if (hit !== undefined) return hit;
+  const row = await store.db
+    .selectFrom('projects')
+    .innerJoin('organizations', 'organizations.id', 'projects.org_id')
+    .select(['projects.id as id'])
+    .where('organizations.name', '=', org)
+    .where('projects.name', '=', name)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  if (!known) {
+    known = new Map();
+    projectIds.set(store, known);
+  }
+  if (known.size >= MAX_PROJECTS) known.clear();
+  known.set(key, row.id);
+  return row.id;
+}
+
 /** Finds the project named in the path, or answers 404. */
 export function projectScope(ctx: CloudContext): MiddlewareHandler<CloudEnv> {
   return async (c, next) => {
     const org = c.req.param('org');
     const name = c.req.param('project');
     if (!org || !name) throw notFound('no project in the path: use /sqlmesh/<org>/<project>/...');
-    const row = await ctx.store.db
-      .selectFrom('projects')
-      .innerJoin('organizations', 'organizations.id', 'projects.org_id')
-      .select(['projects.id as id'])
-      .where('organizations.name', '=', org)
-      .where('projects.name', '=', name)
-      .executeTakeFirst();
-    if (!row) throw notFound(`no project ${org}/${name} on this server`);
-    c.set('project', { id: row.id, org, name });
+    const id = await findProjectId(ctx.store, org, name);
+    if (id === undefined) throw notFound(`no project ${org}/${name} on this server`);
+    c.set('project', { id, org, name });
     await next();
   };
 }

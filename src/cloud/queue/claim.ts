@@ -21,8 +21,10 @@ import { randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { ClaimedTask } from '../../protocol/messages.js';
 import type { CloudContext } from '../context.js';
-import { touchExecutor } from '../executors/executor-registry.js';
 import type { DB, TaskQueue } from '../store/schema.js';
+import { perKey } from './coalescer.js';
+import { touchExecutorSoon } from './executor-bookkeeping.js';
+import { claimRunTasks } from './hot-path-sql.js';
 import { announceTasks } from './task-queue.js';
 import { NOT_DURABLE, writeTransaction } from './write-transaction.js';
 
@@ -215,7 +217,6 @@ export async function claimTask(
               .where('status', 'in', ['pending', 'applying'])
               .execute();
           }
-          await touchExecutor(ctx, tx, projectId, executorId);
           return row;
         },
         NOT_DURABLE,
@@ -267,77 +268,292 @@ async function unclaim(ctx: CloudContext, projectId: string, claim: ClaimResult)
   if (Number(res.numUpdatedRows) > 0) announceTasks(ctx, projectId, [claim.queue]);
 }
 
+/** Most claimers served by one claim statement. */
+const MAX_CLAIM_BATCH = 100;
+
+/**
+ * Claims run-queue tasks for several claimers in one transaction (see
+ * {@link claimRunTasks}): the i-th answer is the i-th claimer's task, or
+ * undefined. Executors in `seen` are marked seen in the same transaction.
+ */
+async function claimRunBatch(
+  ctx: CloudContext,
+  projectId: string,
+  executorIds: readonly string[],
+  seen: readonly string[],
+): Promise<Array<ClaimResult | undefined>> {
+  const now = ctx.clock.now();
+  const expiresTs = now + ctx.settings.leaseTtlMs;
+  const leaseIds = executorIds.map(() => randomUUID());
+  const rows = await claimRunTasks(ctx.store, {
+    projectId,
+    now,
+    expiresTs,
+    leaseIds,
+    executorIds,
+    seen: [...new Set(seen)].sort(),
+  });
+  const byLease = new Map(rows.map((r) => [r.lease_id, r]));
+  return leaseIds.map((leaseId, i) => {
+    const row = byLease.get(leaseId);
+    if (!row) return undefined;
+    const attempt = Number(row.attempts);
+    ctx.events.publish({
+      projectId,
+      type: 'task.claimed',
+      payload: { taskId: row.id, queue: 'run', executorId: executorIds[i], attempt },
+      ts: now,
+    });
+    return {
+      taskId: row.id,
+      queue: 'run',
+      attempt,
+      leaseId,
+      fencingToken: Number(row.fencing_token),
+      expiresTs,
+      payloadJson: row.payload,
+    };
+  });
+}
+
+/**
+ * One task for each claimer at most (in order), and executors marked seen:
+ * those in `seen` and those that got a task.
+ */
+async function claimBatch(
+  ctx: CloudContext,
+  projectId: string,
+  queue: TaskQueue,
+  executorIds: readonly string[],
+  seen: readonly string[],
+): Promise<Array<ClaimResult | undefined>> {
+  if (queue === 'run') {
+    // The claim statement cannot know which claimers it serves: all of them are marked seen.
+    return claimRunBatch(ctx, projectId, executorIds, [...seen, ...executorIds]);
+  }
+  // Apply tasks are few and ordered per environment: one claim at a time.
+  const out: Array<ClaimResult | undefined> = [];
+  let more = true;
+  for (const executorId of executorIds) {
+    const claim: ClaimResult | undefined = more
+      ? await claimTask(ctx, projectId, executorId, queue)
+      : undefined;
+    more = claim !== undefined;
+    out.push(claim);
+  }
+  const touched = new Set(seen);
+  out.forEach((claim, i) => {
+    if (claim) touched.add(executorIds[i]!);
+  });
+  await Promise.all([...touched].map((id) => touchExecutorSoon(ctx, projectId, id)));
+  return out;
+}
+
+interface Claimer {
+  executorId: string;
+  signal: AbortSignal | undefined;
+  /** The wait is over: answer after the look under way (or the first one). */
+  expired: boolean;
+  looked: boolean;
+  inFlight: boolean;
+  /** Marked seen in the registry already. */
+  seen: boolean;
+  done: boolean;
+  /** Answers the claim (with the error of its look, when that failed). */
+  finish(claim: ClaimResult | undefined, error?: unknown): void;
+}
+
+/**
+ * The waiting claims of one queue of one project in this process. Every
+ * look serves all of them with one claim batch; a claim that arrives, a
+ * task queued or ready, and a timer (every {@link CLAIM_RECHECK_MS}, for
+ * tasks whose backoff ended) start a look, and one look runs at a time.
+ */
+class ClaimDispatcher {
+  private waiting: Claimer[] = [];
+  private running = false;
+  private again = false;
+  private woken = false;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Infinity;
+
+  constructor(
+    private readonly ctx: CloudContext,
+    private readonly projectId: string,
+    private readonly queue: TaskQueue,
+  ) {}
+
+  claim(
+    executorId: string,
+    waitMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<ClaimResult | undefined> {
+    return new Promise((resolve, reject) => {
+      const onEnd = () => {
+        claimer.expired = true;
+        if (claimer.looked && !claimer.inFlight) claimer.finish(undefined);
+      };
+      const deadline = setTimeout(onEnd, Math.max(0, waitMs));
+      const claimer: Claimer = {
+        executorId,
+        signal,
+        expired: false,
+        looked: false,
+        inFlight: false,
+        seen: false,
+        done: false,
+        finish: (claim, error) => {
+          if (claimer.done) return;
+          claimer.done = true;
+          clearTimeout(deadline);
+          signal?.removeEventListener('abort', onEnd);
+          if (error === undefined) resolve(claim);
+          else reject(error);
+        },
+      };
+      signal?.addEventListener('abort', onEnd, { once: true });
+      this.waiting.push(claimer);
+      this.kick();
+    });
+  }
+
+  /** A task was queued or became ready. */
+  wake(): void {
+    this.woken = true;
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    // Claims read from the sockets in the same turn of the event loop go in the same look.
+    setImmediate(() => void this.run());
+  }
+
+  private async run(): Promise<void> {
+    let retrySoon = false;
+    try {
+      do {
+        this.again = false;
+        const woken = this.woken;
+        this.woken = false;
+        this.waiting = this.waiting.filter((c) => !c.done);
+        const batch = this.waiting.slice(0, MAX_CLAIM_BATCH);
+        if (batch.length === 0) break;
+        for (const c of batch) c.inFlight = true;
+        let claims: Array<ClaimResult | undefined>;
+        try {
+          // A claim marks its executor seen: with the task it gets, or before it waits.
+          claims = await claimBatch(
+            this.ctx,
+            this.projectId,
+            this.queue,
+            batch.map((c) => c.executorId),
+            batch.filter((c) => !c.seen).map((c) => c.executorId),
+          );
+        } catch (err) {
+          // The store failed: these claims answer with its error, as a lone claim would.
+          for (const c of batch) c.finish(undefined, err);
+          continue;
+        }
+        let served = 0;
+        const settled: Array<[Claimer, ClaimResult | undefined]> = [];
+        batch.forEach((c, i) => {
+          c.looked = true;
+          c.seen = true;
+          const claim = claims[i];
+          if (claim) served++;
+          if (claim || c.expired || c.done) settled.push([c, claim]);
+          else c.inFlight = false;
+        });
+        const leaving = new Set(settled.map(([c]) => c));
+        this.waiting = this.waiting.filter((c) => !leaving.has(c));
+        for (const [c, claim] of settled) void this.answer(c, claim);
+        if (served > 0 && this.waiting.length > 0) this.again = true;
+        if (served === 0 && woken && this.waiting.length > 0) retrySoon = true;
+      } while (this.again);
+    } finally {
+      this.running = false;
+      this.schedule(retrySoon ? WAKE_RETRY_MS : CLAIM_RECHECK_MS);
+    }
+  }
+
+  /** Hands a claim to its claimer, or back to the queue when the caller went away. */
+  private async answer(c: Claimer, claim: ClaimResult | undefined): Promise<void> {
+    if (claim && (c.done || c.signal?.aborted)) {
+      c.finish(undefined);
+      try {
+        await unclaim(this.ctx, this.projectId, claim);
+      } catch (err) {
+        this.ctx.log.warn('could not hand back an unwanted claim', {
+          taskId: claim.taskId,
+          error: err instanceof Error ? err.message : String(err),
+        });
+      }
+      return;
+    }
+    c.finish(claim);
+  }
+
+  private schedule(ms: number): void {
+    if (this.waiting.length === 0) {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = undefined;
+      this.timerAt = Infinity;
+      return;
+    }
+    const at = performance.now() + ms;
+    if (this.timer && this.timerAt <= at) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerAt = Infinity;
+      this.kick();
+    }, ms);
+  }
+}
+
+/** The claim dispatchers of a context, woken by its `task.queued` / `task.ready` events. */
+const dispatchersOf = perKey((ctx: CloudContext) => {
+  const dispatchers = new Map<string, ClaimDispatcher>();
+  ctx.events.subscribe((event) => {
+    if (event.type !== 'task.queued' && event.type !== 'task.ready') return;
+    dispatchers.get(`${event.projectId}\u0000${String(event.payload['queue'])}`)?.wake();
+  });
+  return {
+    get(projectId: string, queue: TaskQueue): ClaimDispatcher {
+      const key = `${projectId}\u0000${queue}`;
+      let d = dispatchers.get(key);
+      if (!d) {
+        d = new ClaimDispatcher(ctx, projectId, queue);
+        dispatchers.set(key, d);
+      }
+      return d;
+    },
+  };
+});
+
 /**
  * A claim that waits: claims at once when it can, otherwise waits up to
  * `waitMs` for a task (woken by `task.queued` / `task.ready` of the queue,
  * and looking again every {@link CLAIM_RECHECK_MS}). Undefined when the wait
- * ends with nothing, or when `signal` aborts (the caller went away).
- * `beforeWait` runs once, when the first look found nothing.
+ * ends with nothing, or when `signal` aborts (the caller went away; a task
+ * claimed for it meanwhile goes back to the queue). The executor is marked
+ * seen with the task it gets, or when its first look found nothing.
+ * Concurrent claims of a queue share their looks (see {@link ClaimDispatcher}).
  */
-export async function waitAndClaim(
+export function waitAndClaim(
   ctx: CloudContext,
   projectId: string,
   executorId: string,
   queue: TaskQueue,
   waitMs: number,
   signal?: AbortSignal,
-  beforeWait?: () => Promise<void>,
 ): Promise<ClaimResult | undefined> {
-  const deadline = performance.now() + Math.max(0, waitMs);
-  let woken = false;
-  let wake: (() => void) | undefined;
-  const unsubscribe = ctx.events.subscribe((event) => {
-    if (
-      event.projectId === projectId &&
-      (event.type === 'task.queued' || event.type === 'task.ready') &&
-      event.payload['queue'] === queue
-    ) {
-      woken = true;
-      wake?.();
-    }
-  });
-  try {
-    let retryAfterWake = false;
-    for (;;) {
-      if (signal?.aborted) return undefined;
-      woken = false;
-      const claim = await claimTask(ctx, projectId, executorId, queue);
-      if (claim) {
-        if (signal?.aborted) {
-          await unclaim(ctx, projectId, claim);
-          return undefined;
-        }
-        return claim;
-      }
-      const left = deadline - performance.now();
-      if (left <= 0) return undefined;
-      if (woken) {
-        retryAfterWake = true;
-        continue;
-      }
-      if (beforeWait) {
-        await beforeWait();
-        beforeWait = undefined;
-        if (woken) continue;
-      }
-      const pause = retryAfterWake ? WAKE_RETRY_MS : CLAIM_RECHECK_MS;
-      retryAfterWake = false;
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          wake = undefined;
-          signal?.removeEventListener('abort', done);
-          resolve();
-        };
-        const timer = setTimeout(done, Math.min(left, pause));
-        wake = () => {
-          retryAfterWake = true;
-          done();
-        };
-        signal?.addEventListener('abort', done, { once: true });
-      });
-    }
-  } finally {
-    unsubscribe();
-  }
+  if (signal?.aborted) return Promise.resolve(undefined);
+  return dispatchersOf(ctx).get(projectId, queue).claim(executorId, waitMs, signal);
 }

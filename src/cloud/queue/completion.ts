@@ -19,7 +19,9 @@ import { touchExecutor, type ExecutorCounts } from '../executors/executor-regist
 import type { DB, TaskQueue, TaskStatus } from '../store/schema.js';
 import { assertLease, staleLease } from './leases.js';
 import { announceTasks } from './task-queue.js';
-import { chunked, NOT_DURABLE, writeTransaction } from './write-transaction.js';
+import { Coalescer, perKey, type BatchOutcome } from './coalescer.js';
+import { completeSucceededTasks, type SucceededItem } from './hot-path-sql.js';
+import { chunked, NOT_DURABLE, retryOnDeadlock, writeTransaction } from './write-transaction.js';
 
 let lastIdTs = 0;
 let idCounter = 0;
@@ -282,6 +284,24 @@ export async function completeTask(
   taskId: string,
   request: CompleteRequest,
 ): Promise<CompleteResponse> {
+  if (request.status === 'succeeded') {
+    return completionsOf(ctx).submit({
+      projectId,
+      taskId,
+      leaseId: request.leaseId,
+      fencingToken: request.fencingToken,
+    });
+  }
+  return retryOnDeadlock(() => completeOne(ctx, projectId, taskId, request));
+}
+
+/** {@link completeTask} for one task in its own transaction (failures, retries, cancels). */
+async function completeOne(
+  ctx: CloudContext,
+  projectId: string,
+  taskId: string,
+  request: CompleteRequest,
+): Promise<CompleteResponse> {
   const now = ctx.clock.now();
   const outcome = await writeTransaction(
     ctx.store,
@@ -431,6 +451,107 @@ export async function completeTask(
     ...(outcome.retryAtTs !== undefined ? { retryAtTs: outcome.retryAtTs } : {}),
   };
 }
+
+/**
+ * Succeeded completions of the moment, in one transaction (see
+ * {@link completeSucceededTasks}); then the events. A task whose lease is
+ * not current gets 409 `stale_lease`; a task named twice in the batch is
+ * completed on its own afterwards.
+ */
+async function completeSucceeded(
+  ctx: CloudContext,
+  items: SucceededItem[],
+): Promise<Array<BatchOutcome<CompleteResponse>>> {
+  const first = new Map<string, number>();
+  const again: number[] = [];
+  items.forEach((item, i) => {
+    // A lease id we never issued (ours are UUIDs) cannot be current; NUL cannot even be sent.
+    if (item.leaseId.includes('\u0000')) return;
+    if (first.has(item.taskId)) again.push(i);
+    else first.set(item.taskId, i);
+  });
+  const unique = [...first.values()].map((i) => items[i]!);
+  const now = ctx.clock.now();
+  const { done, released } =
+    unique.length > 0
+      ? await retryOnDeadlock(() => completeSucceededTasks(ctx.store, unique, now))
+      : { done: [], released: [] };
+  const ready = new Map<string, Set<TaskQueue>>();
+  const readyIn = (projectId: string) => {
+    let queues = ready.get(projectId);
+    if (!queues) {
+      queues = new Set();
+      ready.set(projectId, queues);
+    }
+    return queues;
+  };
+  for (const r of released) readyIn(r.project_id).add(r.queue);
+  for (const task of done) {
+    const projectId = task.project_id;
+    ctx.events.publish({
+      projectId,
+      type: 'task.succeeded',
+      payload: {
+        taskId: task.id,
+        queue: task.queue,
+        runId: task.run_id,
+        planId: task.plan_id,
+        model: task.model,
+      },
+      ts: now,
+    });
+    // The next apply of the environment and another task of the same model may be claimable now.
+    if (task.queue === 'apply' || task.model !== null) readyIn(projectId).add(task.queue);
+    if (task.plan_id !== null) {
+      ctx.events.publish({
+        projectId,
+        type: 'plan.finished',
+        payload: { planId: task.plan_id, status: 'succeeded', error: null },
+        ts: now,
+      });
+    }
+    if (task.executor_id) {
+      ctx.events.publish({
+        projectId,
+        type: 'executor.seen',
+        payload: { executorId: task.executor_id },
+        ts: now,
+      });
+    }
+  }
+  for (const [projectId, queues] of ready) {
+    for (const queue of queues) {
+      ctx.events.publish({ projectId, type: 'task.ready', payload: { queue }, ts: now });
+    }
+  }
+  const succeeded = new Set(done.map((r) => r.id));
+  const outcomes: Array<BatchOutcome<CompleteResponse>> = items.map((item, i) =>
+    first.get(item.taskId) === i && succeeded.has(item.taskId)
+      ? { ok: true, value: { status: 'succeeded' } }
+      : { ok: false, error: staleLease(item.taskId) },
+  );
+  for (const i of again) {
+    const item = items[i]!;
+    try {
+      const value = await retryOnDeadlock(() =>
+        completeOne(ctx, item.projectId, item.taskId, {
+          leaseId: item.leaseId,
+          fencingToken: item.fencingToken,
+          status: 'succeeded',
+        }),
+      );
+      outcomes[i] = { ok: true, value };
+    } catch (error) {
+      outcomes[i] = { ok: false, error };
+    }
+  }
+  return outcomes;
+}
+
+const completionsOf = perKey(
+  (ctx: CloudContext) =>
+    new Coalescer<SucceededItem, CompleteResponse>((items) => completeSucceeded(ctx, items), 500),
+);
 
 /**
  * Releases waiting tasks whose dependencies all succeeded and cancels those

@@ -14,7 +14,9 @@
 import type { Context } from 'hono';
 import { z } from 'zod';
 import type { CloudContext } from '../context.js';
-import { findExecutor, touchExecutor } from '../executors/executor-registry.js';
+import type { Store } from '../store/database.js';
+import type { ExecutorKind } from '../../protocol/messages.js';
+import { findExecutor } from '../executors/executor-registry.js';
 import type { RouteModule } from '../http/app.js';
 import { notFound } from '../http/api-error.js';
 import { readJson } from '../http/json-body.js';
@@ -22,7 +24,7 @@ import { requirePermission, type CloudEnv } from '../http/project-scope.js';
 import { claimedTaskJson, waitAndClaim } from './claim.js';
 import { completeTask, recordProgress } from './completion.js';
 import { releaseTask, renewLease } from './leases.js';
-import { NOT_DURABLE, writeTransaction } from './write-transaction.js';
+import { perKey } from './coalescer.js';
 
 const MAX_TEXT = 100_000;
 const MAX_ITEMS = 10_000;
@@ -87,6 +89,29 @@ export const CompleteBody = z.strictObject({
   retryable: z.boolean().optional(),
 });
 
+/**
+ * Executors by id, remembered per store: an executor's id and kind never
+ * change and executors are never deleted, so a hit is as good as a look-up.
+ */
+const executorsOf = perKey(
+  (_store: Store) => new Map<string, { id: string; kind: ExecutorKind; name: string }>(),
+);
+
+async function executorOf(
+  ctx: CloudContext,
+  projectId: string,
+  executorId: string,
+): Promise<{ id: string; kind: ExecutorKind; name: string }> {
+  const known = executorsOf(ctx.store);
+  const key = `${projectId}\u0000${executorId}`;
+  const hit = known.get(key);
+  if (hit) return hit;
+  const found = await findExecutor(ctx, projectId, executorId);
+  if (known.size >= 10_000) known.clear();
+  known.set(key, found);
+  return found;
+}
+
 function taskId(c: Context<CloudEnv>): string {
   const value = c.req.param('id') ?? '';
   if (!id.safeParse(value).success) throw notFound(`no task ${JSON.stringify(value.slice(0, 80))}`);
@@ -100,15 +125,8 @@ export const taskRoutes: RouteModule = {
       requirePermission(c, 'executor');
       const body = await readJson(c, ClaimBody);
       const projectId = c.get('project').id;
-      const executor = await findExecutor(ctx, projectId, body.executorId);
+      const executor = await executorOf(ctx, projectId, body.executorId);
       const waitMs = Math.min(body.waitMs ?? ctx.settings.claimWaitMs, ctx.settings.claimWaitMs);
-      // A claim marks its executor seen: with the task it gets, or before it waits.
-      const seen = () =>
-        writeTransaction(
-          ctx.store,
-          (tx) => touchExecutor(ctx, tx, projectId, executor.id),
-          NOT_DURABLE,
-        );
       const claim = await waitAndClaim(
         ctx,
         projectId,
@@ -116,9 +134,7 @@ export const taskRoutes: RouteModule = {
         executor.kind,
         waitMs,
         c.req.raw.signal,
-        seen,
       );
-      if (!claim && waitMs === 0) await seen();
       if (!claim) return c.body(null, 204);
       return c.body(claimedTaskJson(claim), 200, { 'content-type': 'application/json' });
     });

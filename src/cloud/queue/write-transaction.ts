@@ -50,6 +50,23 @@ export async function writeTransaction<T>(
   });
 }
 
+const DEADLOCK = '40P01';
+
+/**
+ * Runs `fn` (a whole transaction) again when PostgreSQL broke a deadlock by
+ * aborting it: batched writes lock several rows, and two of them (or one and
+ * the lease reaper) may meet in opposite orders. Up to three tries.
+ */
+export async function retryOnDeadlock<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (attempt >= 3 || (err as { code?: unknown } | null)?.code !== DEADLOCK) throw err;
+    }
+  }
+}
+
 /** `items` in groups of at most `size`, small enough for one statement's parameters. */
 export function chunked<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];

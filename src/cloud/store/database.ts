@@ -16,9 +16,19 @@ import type { DB } from './schema.js';
 
 export type StoreKind = 'sqlite' | 'postgres';
 
+/**
+ * The driver under Kysely, for the few hand-written statements of hot paths
+ * (the task queue's claims and completions). On SQLite, use it only while
+ * holding Kysely's connection (`db.connection().execute(...)`), so that it
+ * never runs inside another caller's transaction.
+ */
+export type StoreDriver =
+  { kind: 'sqlite'; database: Database.Database } | { kind: 'postgres'; pool: pg.Pool };
+
 export interface Store {
   readonly kind: StoreKind;
   readonly db: Kysely<DB>;
+  readonly driver: StoreDriver;
   /** The location, without any password, for messages. */
   readonly where: string;
   close(): Promise<void>;
@@ -62,13 +72,32 @@ export async function openStore(url: string, options: { cwd?: string } = {}): Pr
     store = {
       kind: 'sqlite',
       db,
+      driver: { kind: 'sqlite', database },
       where: `sqlite:${file}`,
       close: () => db.destroy(),
     };
   } else if (/^postgres(ql)?:\/\//i.test(trimmed)) {
-    const pool = new pg.Pool({ connectionString: trimmed, max: 10, types: int8Parser() });
+    const pool = new pg.Pool({
+      connectionString: trimmed,
+      // The queue's hot paths batch their statements, so a few connections
+      // carry thousands of tasks a second; the rest serve the other routes.
+      max: 20,
+      idleTimeoutMillis: 30_000,
+      types: int8Parser(),
+    });
+    // An idle connection that breaks (the server restarted, a network cut)
+    // emits 'error' on the pool; unheard it would end the process. The pool
+    // drops that connection and the next query opens a new one or fails
+    // with its own error where it is handled.
+    pool.on('error', () => undefined);
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
-    store = { kind: 'postgres', db, where: redactStoreUrl(trimmed), close: () => db.destroy() };
+    store = {
+      kind: 'postgres',
+      db,
+      driver: { kind: 'postgres', pool },
+      where: redactStoreUrl(trimmed),
+      close: () => db.destroy(),
+    };
   } else {
     throw new TidelineError(
       `unsupported store URL ${JSON.stringify(redactStoreUrl(url))}: use sqlite:./tideline.db or postgres://user:password@host:5432/database`,

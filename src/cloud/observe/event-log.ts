@@ -1,0 +1,216 @@
+/**
+ * The events log: every event on the cloud's bus is stored in the `events`
+ * table (newest `cap` per project kept), in publication order, then handed
+ * to the event streams with its stored id, so a client that reconnects with
+ * `Last-Event-ID` resumes exactly where it stopped.
+ *
+ * Events are stored one at a time in one chain, so ids grow in the order
+ * listeners see them. An event that cannot be stored (the store is closing)
+ * is still delivered, without an id.
+ */
+import type { CloudContext } from '../context.js';
+import type { CloudEvent } from '../events.js';
+
+export interface LoggedEvent {
+  /** The events table id; null when the event could not be stored. */
+  id: number | null;
+  projectId: string;
+  type: string;
+  payload: Record<string, unknown>;
+  ts: number;
+}
+
+export interface EventLogOptions {
+  /** Events kept per project (10,000 by default). */
+  cap?: number;
+  /** Prune a project's events every this many stored events (100 by default). */
+  pruneEvery?: number;
+}
+
+type Listener = (event: LoggedEvent) => void;
+
+/** Stored events can be read back at most this many at a time. */
+const READ_BATCH = 500;
+
+export class EventLog {
+  readonly cap: number;
+  private readonly pruneEvery: number;
+  private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly sinceLastPrune = new Map<string, number>();
+  /** Highest id pruned per project (events at or below it are gone). */
+  private readonly prunedThrough = new Map<string, number>();
+  private chain: Promise<void> = Promise.resolve();
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(
+    private readonly ctx: CloudContext,
+    options: EventLogOptions = {},
+  ) {
+    this.cap = options.cap ?? 10_000;
+    this.pruneEvery = options.pruneEvery ?? 100;
+  }
+
+  /** Starts storing the bus's events. */
+  start(): void {
+    if (this.unsubscribe) return;
+    this.unsubscribe = this.ctx.events.subscribe((event) => {
+      this.chain = this.chain.then(() => this.store(event));
+    });
+  }
+
+  stop(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+  }
+
+  /** Resolves once every event published so far is stored and delivered. */
+  async flushed(): Promise<void> {
+    await this.chain;
+  }
+
+  /** Calls `listener` with each event of `projectId` from now on, until the returned function is called. */
+  subscribe(projectId: string, listener: Listener): () => void {
+    let set = this.listeners.get(projectId);
+    if (!set) {
+      set = new Set();
+      this.listeners.set(projectId, set);
+    }
+    set.add(listener);
+    return () => {
+      const current = this.listeners.get(projectId);
+      current?.delete(listener);
+      if (current && current.size === 0) this.listeners.delete(projectId);
+    };
+  }
+
+  /** How many streams listen now (all projects). */
+  get listenerCount(): number {
+    let n = 0;
+    for (const set of this.listeners.values()) n += set.size;
+    return n;
+  }
+
+  private async store(event: CloudEvent): Promise<void> {
+    let id: number | null = null;
+    try {
+      const row = await this.ctx.store.db
+        .insertInto('events')
+        .values({
+          project_id: event.projectId,
+          type: event.type.slice(0, 200),
+          payload: JSON.stringify(event.payload ?? {}),
+          ts: event.ts,
+        })
+        .returning('id')
+        .executeTakeFirst();
+      id = row ? Number(row.id) : null;
+      const n = (this.sinceLastPrune.get(event.projectId) ?? 0) + 1;
+      this.sinceLastPrune.set(event.projectId, n);
+      if (n >= this.pruneEvery) {
+        this.sinceLastPrune.set(event.projectId, 0);
+        await this.prune(event.projectId);
+      }
+    } catch (err) {
+      this.ctx.log.debug('event not stored', {
+        type: event.type,
+        error: err instanceof Error ? err.message : String(err),
+      });
+    }
+    const logged: LoggedEvent = {
+      id,
+      projectId: event.projectId,
+      type: event.type,
+      payload: event.payload ?? {},
+      ts: event.ts,
+    };
+    for (const listener of [...(this.listeners.get(event.projectId) ?? [])]) {
+      try {
+        listener(logged);
+      } catch {
+        // One failing stream must not stop the others.
+      }
+    }
+  }
+
+  /** Keeps the newest `cap` events of the project. */
+  async prune(projectId: string): Promise<number> {
+    const db = this.ctx.store.db;
+    const edge = await db
+      .selectFrom('events')
+      .select('id')
+      .where('project_id', '=', projectId)
+      .orderBy('id', 'desc')
+      .limit(1)
+      .offset(this.cap)
+      .executeTakeFirst();
+    if (!edge) return 0;
+    const through = Number(edge.id);
+    const result = await db
+      .deleteFrom('events')
+      .where('project_id', '=', projectId)
+      .where('id', '<=', through)
+      .executeTakeFirst();
+    this.prunedThrough.set(projectId, Math.max(through, this.prunedThrough.get(projectId) ?? 0));
+    return Number(result.numDeletedRows);
+  }
+
+  /**
+   * Stored events of the project after id `afterId`, oldest first, and whether
+   * some events after `afterId` are no longer kept (`gap`).
+   */
+  async since(
+    projectId: string,
+    afterId: number,
+  ): Promise<{ events: LoggedEvent[]; gap: boolean }> {
+    const db = this.ctx.store.db;
+    const events: LoggedEvent[] = [];
+    let cursor = afterId;
+    for (;;) {
+      const rows = await db
+        .selectFrom('events')
+        .select(['id', 'type', 'payload', 'ts'])
+        .where('project_id', '=', projectId)
+        .where('id', '>', cursor)
+        .orderBy('id')
+        .limit(READ_BATCH)
+        .execute();
+      for (const r of rows) {
+        let payload: Record<string, unknown> = {};
+        try {
+          const value = JSON.parse(r.payload) as unknown;
+          if (value && typeof value === 'object') payload = value as Record<string, unknown>;
+        } catch {
+          payload = {};
+        }
+        events.push({ id: Number(r.id), projectId, type: r.type, payload, ts: Number(r.ts) });
+      }
+      if (rows.length < READ_BATCH || events.length >= this.cap) break;
+      cursor = Number(rows[rows.length - 1]!.id);
+    }
+    let gap = afterId < (this.prunedThrough.get(projectId) ?? 0);
+    if (!gap) {
+      // After a restart: the log is full and begins after the client's position.
+      const stats = await db
+        .selectFrom('events')
+        .select((eb) => [eb.fn.min('id').as('first'), eb.fn.countAll().as('n')])
+        .where('project_id', '=', projectId)
+        .executeTakeFirst();
+      const first = stats?.first == null ? null : Number(stats.first);
+      gap = first !== null && afterId < first - 1 && Number(stats?.n ?? 0) >= this.cap;
+    }
+    return { events, gap };
+  }
+}
+
+const logs = new WeakMap<CloudContext, EventLog>();
+
+/** The context's events log, created and started on first use. */
+export function eventLogFor(ctx: CloudContext, options: EventLogOptions = {}): EventLog {
+  let log = logs.get(ctx);
+  if (!log) {
+    log = new EventLog(ctx, options);
+    log.start();
+    logs.set(ctx, log);
+  }
+  return log;
+}

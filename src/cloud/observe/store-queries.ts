@@ -1,0 +1,61 @@
+/**
+ * Pieces shared by the observability queries: ids compared byte-wise on both
+ * stores (PostgreSQL's locale collations would order them differently from
+ * SQLite and from JavaScript), the "rows after a cursor" condition, and
+ * small JSON and number readers for stored rows.
+ */
+import { sql, type Expression, type RawBuilder, type SqlBool } from 'kysely';
+import type { CloudContext } from '../context.js';
+import type { Cursor } from './query-params.js';
+
+/** A text column compared and sorted byte-wise. */
+export function bytewise(ctx: CloudContext, column: string): RawBuilder<string> {
+  return ctx.store.kind === 'postgres'
+    ? sql<string>`${sql.ref(column)} COLLATE "C"`
+    : sql<string>`${sql.ref(column)}`;
+}
+
+/**
+ * Rows after `cursor` in a list sorted by (`tsColumn` desc, `keyColumn` desc):
+ * older rows, or rows of the same time with a smaller key.
+ */
+export function afterCursor(
+  ctx: CloudContext,
+  tsColumn: string,
+  keyColumn: string,
+  cursor: Cursor,
+): Expression<SqlBool> {
+  const ts = sql.ref(tsColumn);
+  if (cursor.key === undefined) return sql<SqlBool>`${ts} < ${cursor.ts}`;
+  return sql<SqlBool>`(${ts} < ${cursor.ts} OR (${ts} = ${cursor.ts} AND ${bytewise(ctx, keyColumn)} < ${cursor.key}))`;
+}
+
+export function num(value: number | string | null | undefined): number | null {
+  return value === null || value === undefined ? null : Number(value);
+}
+
+export function parseObject(text: string | null): Record<string, unknown> {
+  if (!text) return {};
+  try {
+    const value = JSON.parse(text) as unknown;
+    return value && typeof value === 'object' && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : {};
+  } catch {
+    return {};
+  }
+}
+
+/** Compares strings as the stores do with {@link bytewise} (UTF-8 byte order). */
+export function compareBytes(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+/** Names per `IN (...)` list. */
+export const IN_BATCH = 500;
+
+export function chunks<T>(items: readonly T[], size = IN_BATCH): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}

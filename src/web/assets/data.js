@@ -1,0 +1,153 @@
+// Reading the project through the API, in the shapes the pages use. Where
+// the server offers an observability route it is used; otherwise the same
+// facts are read from the state, runs and plans routes every cloud has.
+import { api, optionalApi } from './api.js';
+
+const q = (params) => {
+  const entries = Object.entries(params).filter(
+    ([, v]) => v !== undefined && v !== null && v !== '',
+  );
+  return entries.length ? `?${new URLSearchParams(entries).toString()}` : '';
+};
+const enc = encodeURIComponent;
+
+const num = (v) => (v === null || v === undefined || v === '' ? null : Number(v));
+
+/** An environment in the UI's shape, from the state's Environment or an observability row. */
+function toEnvironment(e) {
+  return {
+    name: e.name,
+    createdTs: num(e.createdTs),
+    updatedTs: num(e.updatedTs),
+    expirationTs: num(e.expirationTs ?? e.expiresTs),
+    planId: e.planId ?? e.lastPlanId ?? null,
+    modelCount: Array.isArray(e.snapshots) ? e.snapshots.length : num(e.modelCount ?? e.models),
+    snapshots: Array.isArray(e.snapshots) ? e.snapshots : null,
+    paused: e.paused === true,
+  };
+}
+
+export async function listEnvironments() {
+  const { environments } = await api('/state/environments');
+  return environments
+    .map(toEnvironment)
+    .sort((a, b) =>
+      a.name === 'prod' ? -1 : b.name === 'prod' ? 1 : a.name.localeCompare(b.name),
+    );
+}
+
+/** The environment with its snapshots, or null when it does not exist. */
+export async function getEnvironment(name) {
+  const { environment } = await api(`/state/environments/${enc(name)}`);
+  return environment ? toEnvironment(environment) : null;
+}
+
+function toPlan(p) {
+  return {
+    kind: 'plan',
+    id: p.id ?? p.planId,
+    environment: p.environment,
+    status: p.status,
+    createdTs: num(p.createdTs),
+    updatedTs: num(p.updatedTs),
+    startedTs: num(p.startedTs),
+    finishedTs: num(p.finishedTs),
+    createdBy: p.createdBy ?? null,
+    error: p.error ?? null,
+    cancelRequestedTs: num(p.cancelRequestedTs),
+    summary: p.summary ?? {},
+  };
+}
+
+export async function listPlans({ environment, limit = 200 } = {}) {
+  const { plans } = await api(`/state/plans${q({ environment, limit })}`);
+  return plans.map(toPlan);
+}
+
+export async function getPlan(id) {
+  return toPlan(await api(`/plans/${enc(id)}`));
+}
+
+/** Evaluations and log lines of a plan (up to `limit` of each; `complete` false when cut). */
+export async function planProgress(id, limit = 5000) {
+  const p = await api(`/plans/${enc(id)}/progress${q({ limit })}`);
+  return {
+    ...p,
+    logsComplete: p.logs.length < limit,
+    evaluationsComplete: p.evaluations.length < limit,
+  };
+}
+
+function toRun(r) {
+  return {
+    kind: 'run',
+    ...r,
+    createdTs: num(r.createdTs),
+    startedTs: num(r.startedTs),
+    finishedTs: num(r.finishedTs),
+  };
+}
+
+export async function listRuns({ environment, limit = 500 } = {}) {
+  const { runs } = await api(`/runs${q({ environment, limit })}`);
+  return runs.map(toRun);
+}
+
+export async function getRun(id) {
+  const { run } = await api(`/runs/${enc(id)}`);
+  return toRun(run);
+}
+
+export async function freshness(environment) {
+  return api(`/environments/${enc(environment)}/freshness`);
+}
+
+export async function pauses(environment) {
+  return api(`/environments/${enc(environment)}/pauses`);
+}
+
+export async function snapshots(ids) {
+  if (!ids.length) return [];
+  const { snapshots } = await api('/state/snapshots/get', { method: 'POST', body: { ids } });
+  return snapshots;
+}
+
+export async function snapshotSummaries() {
+  const { snapshots } = await api('/state/snapshots/summaries');
+  return snapshots;
+}
+
+export async function intervals(ids) {
+  if (!ids.length) return [];
+  const { intervals } = await api('/state/intervals/get', {
+    method: 'POST',
+    body: { ids },
+  });
+  return intervals;
+}
+
+export async function executors() {
+  const { executors } = await api('/executors');
+  return executors;
+}
+
+/** Runs and plans of every environment, newest first (the activity feed). */
+export async function activity({ limit = 500 } = {}) {
+  const [runs, plans] = await Promise.all([listRuns({ limit }), listPlans({ limit })]);
+  return [...runs, ...plans].sort(
+    (a, b) => (b.startedTs ?? b.createdTs) - (a.startedTs ?? a.createdTs),
+  );
+}
+
+/** Optional observability reads: undefined when this server does not offer them. */
+export const optional = {
+  runLogs: (id) => optionalApi(`/runs/${enc(id)}/logs`),
+  runEvaluations: (id) => optionalApi(`/runs/${enc(id)}/evaluations`),
+  runAudits: (id) => optionalApi(`/runs/${enc(id)}/audits`),
+  planAudits: (id) => optionalApi(`/plans/${enc(id)}/audits`),
+  modelEvaluations: (env, name) =>
+    optionalApi(`/environments/${enc(env)}/models/${enc(name)}/evaluations`),
+  renderedModel: (env, name) =>
+    optionalApi(`/environments/${enc(env)}/models/${enc(name)}/rendered`),
+  connections: () => optionalApi('/connections'),
+};

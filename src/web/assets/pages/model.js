@@ -1,0 +1,219 @@
+// A model as an environment uses it: definition, source, columns, lineage,
+// version history, loaded intervals and recent executions.
+import {
+  freshness,
+  getEnvironment,
+  intervals,
+  optional,
+  snapshotSummaries,
+  snapshots,
+} from '../data.js';
+import { facts, h, link, note, replace, section, table } from '../dom.js';
+import { formatInterval, shortModelName } from '../format.js';
+import { badge, loadOr, time } from '../widgets.js';
+
+const enc = encodeURIComponent;
+
+function kindText(kind) {
+  if (!kind) return '—';
+  const extra = [];
+  if (kind.timeColumn?.column) extra.push(`time column ${kind.timeColumn.column}`);
+  if (Array.isArray(kind.uniqueKey) && kind.uniqueKey.length)
+    extra.push(`unique key ${kind.uniqueKey.join(', ')}`);
+  if (kind.materialized) extra.push('materialized');
+  return extra.length ? `${kind.name} (${extra.join('; ')})` : kind.name;
+}
+
+export async function renderModel(view, ctx) {
+  const [envName, name] = ctx.params;
+  const env = await getEnvironment(envName);
+  const info = env?.snapshots?.find((s) => s.name === name);
+  if (!env || !info) {
+    replace(
+      view,
+      h('h1', {}, `Model ${shortModelName(name)}`),
+      note(
+        env
+          ? `Environment ${envName} has no model ${name}.`
+          : `There is no environment ${envName}.`,
+      ),
+      link(`/environments/${enc(envName)}`, `← Environment ${envName}`),
+    );
+    return;
+  }
+  const id = { name: info.name, identifier: info.identifier };
+  const [snapshot] = await snapshots([id]);
+  const [versions, loaded, fresh, rendered, executions] = await Promise.all([
+    loadOr(snapshotSummaries, 'Version history'),
+    loadOr(() => intervals([id]), 'Loaded intervals'),
+    loadOr(() => freshness(envName), 'Freshness'),
+    loadOr(() => optional.renderedModel(envName, name), 'Rendered SQL'),
+    loadOr(() => optional.modelEvaluations(envName, name), 'Recent executions'),
+  ]);
+  const def = snapshot?.node?.definition ?? {};
+  const upstream = snapshot?.parents ?? info.parents ?? [];
+  const downstream = (env.snapshots ?? []).filter((s) =>
+    (s.parents ?? []).some((p) => p.name === name),
+  );
+  const myFresh = fresh.data?.models?.find((m) => m.model === name);
+  const history = (versions.data ?? [])
+    .filter((v) => v.name === name)
+    .sort((a, b) => b.updatedTs - a.updatedTs);
+  const mine = loaded.data?.[0];
+  const source = snapshot?.node?.querySource ?? def.query?.sql;
+  const columns = def.columns ?? [];
+  const descriptions = def.columnDescriptions ?? {};
+
+  replace(
+    view,
+    h('p', { class: 'crumbs' }, link(`/environments/${enc(envName)}`, `← Environment ${envName}`)),
+    h('h1', {}, `Model ${shortModelName(name)} `, myFresh ? badge(myFresh.state) : null),
+    def.description ? h('p', { class: 'lead' }, def.description) : null,
+    facts([
+      ['Full name', h('code', {}, name)],
+      ['Kind', kindText(def.kind) ?? info.kind],
+      ['Cron', def.cron ? h('code', {}, def.cron) : '—'],
+      ['Owner', def.owner ?? '—'],
+      ['Tags', def.tags?.length ? def.tags.map((t) => h('span', { class: 'tag' }, t)) : '—'],
+      ['Dialect', def.dialect ?? '—'],
+      ['Grain', def.grains?.length ? def.grains.join(', ') : '—'],
+      ['Audits', def.audits?.length ? def.audits.map((a) => a.name).join(', ') : '—'],
+      ['Version', h('code', {}, info.version)],
+      ['Change category', info.changeCategory ? info.changeCategory.replace(/_/g, ' ') : '—'],
+      ['Physical table', h('code', {}, info.physicalTable ?? '—')],
+      ['Defined in', def.path ? h('code', {}, def.path) : '—'],
+    ]),
+    section(
+      'Definition',
+      source
+        ? h(
+            'pre',
+            { class: 'code', tabindex: '0', 'aria-label': 'Model query as written' },
+            h('code', {}, source),
+          )
+        : note('This model has no query (a seed or external model).'),
+    ),
+    section(
+      'Rendered SQL',
+      rendered.missing ??
+        (rendered.data?.sql
+          ? h(
+              'pre',
+              { class: 'code', tabindex: '0', 'aria-label': 'Rendered query' },
+              h('code', {}, rendered.data.sql),
+            )
+          : note(
+              'Rendered SQL is not available for this model: run tideline render with the project.',
+            )),
+    ),
+    section(
+      'Columns',
+      table(
+        'Columns',
+        ['Column', 'Type', 'Description'],
+        columns.map((c) => [h('code', {}, c.name), c.type, descriptions[c.name] ?? '—']),
+        { empty: 'Columns are not declared in the model; they come from its query.' },
+      ),
+    ),
+    h(
+      'div',
+      { class: 'two-up' },
+      section(
+        'Upstream',
+        upstream.length
+          ? h(
+              'ul',
+              { class: 'lineage' },
+              upstream.map((p) =>
+                h(
+                  'li',
+                  {},
+                  link(`/models/${enc(envName)}/${enc(p.name)}`, shortModelName(p.name), {
+                    title: p.name,
+                  }),
+                ),
+              ),
+            )
+          : note('Reads no other model.'),
+      ),
+      section(
+        'Downstream',
+        downstream.length
+          ? h(
+              'ul',
+              { class: 'lineage' },
+              downstream.map((d) =>
+                h(
+                  'li',
+                  {},
+                  link(`/models/${enc(envName)}/${enc(d.name)}`, shortModelName(d.name), {
+                    title: d.name,
+                  }),
+                ),
+              ),
+            )
+          : note('No model reads this one.'),
+      ),
+    ),
+    section(
+      'Loaded intervals',
+      loaded.missing ??
+        (mine && mine.intervals.length
+          ? h(
+              'ul',
+              { class: 'intervals' },
+              mine.intervals.map((i) => h('li', {}, formatInterval(i, ctx.timeZone))),
+            )
+          : note('No intervals recorded for this version.')),
+      myFresh?.missing?.length
+        ? h(
+            'p',
+            {},
+            `Missing: ${myFresh.missing.map((i) => formatInterval(i, ctx.timeZone)).join('; ')}`,
+          )
+        : null,
+    ),
+    section(
+      'Version history',
+      versions.missing ??
+        table(
+          'Versions of this model',
+          ['Identifier', 'Version', 'Kind', 'Updated', ''],
+          history.map((v) => [
+            h('code', {}, v.identifier),
+            h('code', {}, v.version),
+            v.kind,
+            time(v.updatedTs, ctx),
+            v.identifier === info.identifier ? badge('online', `used by ${envName}`) : '',
+          ]),
+          { empty: 'No stored versions.' },
+        ),
+    ),
+    section(
+      'Recent executions',
+      executions.missing
+        ? [
+            myFresh?.lastTask
+              ? facts([
+                  ['Last task', badge(myFresh.lastTask.status)],
+                  ['Finished', time(myFresh.lastTask.finishedTs, ctx)],
+                  myFresh.lastTask.error
+                    ? ['Error', h('span', { class: 'error-text' }, myFresh.lastTask.error)]
+                    : null,
+                ])
+              : note('No scheduled execution yet.'),
+          ]
+        : table(
+            'Recent executions',
+            ['Status', 'Interval', 'When', 'Error'],
+            (executions.data?.evaluations ?? []).map((e) => [
+              badge(e.status),
+              formatInterval(e.interval ?? [e.startTs, e.endTs], ctx.timeZone),
+              time(e.finishedTs ?? e.createdTs, ctx),
+              e.error ?? '—',
+            ]),
+            { empty: 'No executions yet.' },
+          ),
+    ),
+  );
+}

@@ -1,0 +1,330 @@
+/**
+ * The Helm chart deploy/helm/tideline-executors, linted and rendered by the
+ * real `helm` with several values files: secret detection, existing and
+ * external secrets, replicas, resources, probes, and the environment an
+ * executor reads (checked with readExecutorSettings itself).
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { parseAllDocuments, stringify } from 'yaml';
+import { readExecutorSettings } from '../../src/executor/config.js';
+import { repoRoot } from '../helpers/paths.js';
+import { unpackHelm } from './helm-binary.js';
+
+const chart = join(repoRoot, 'deploy', 'helm', 'tideline-executors');
+const exampleValues = join(chart, 'ci', 'example-values.yaml');
+
+interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: unknown;
+}
+interface Container {
+  name: string;
+  image: string;
+  args: string[];
+  env: EnvVar[];
+  envFrom: Array<{ secretRef: { name: string } }>;
+  resources: { requests: Record<string, string>; limits: Record<string, string> };
+  securityContext: Record<string, unknown>;
+  livenessProbe: Record<string, unknown>;
+  readinessProbe: Record<string, unknown>;
+}
+interface K8sObject {
+  kind: string;
+  apiVersion: string;
+  metadata: { name: string; labels?: Record<string, string> };
+  spec?: Record<string, unknown>;
+  stringData?: Record<string, string>;
+}
+interface Deployment extends K8sObject {
+  spec: {
+    replicas: number;
+    template: {
+      spec: {
+        securityContext: Record<string, unknown>;
+        terminationGracePeriodSeconds: number;
+        containers: Container[];
+      };
+    };
+  };
+}
+
+let helm = '';
+let work = '';
+before(() => {
+  work = mkdtempSync(join(tmpdir(), 'tideline-helm-'));
+  helm = unpackHelm(join(work, 'bin'));
+});
+after(() => rmSync(work, { recursive: true, force: true }));
+
+let files = 0;
+function valuesFile(values: unknown): string {
+  const file = join(work, `values-${++files}.yaml`);
+  writeFileSync(file, stringify(values));
+  return file;
+}
+
+function runHelm(args: string[]): { code: number; out: string; err: string } {
+  const r = spawnSync(helm, args, {
+    encoding: 'utf8',
+    env: { PATH: process.env['PATH'] ?? '', HOME: work, HELM_CACHE_HOME: join(work, 'cache') },
+  });
+  return { code: r.status ?? 1, out: r.stdout, err: r.stderr };
+}
+
+/** Renders the chart with the example values plus `extra` (later files win). */
+function render(extra?: unknown): K8sObject[] {
+  const args = ['template', 'r1', chart, '-f', exampleValues];
+  if (extra !== undefined) args.push('-f', valuesFile(extra));
+  const r = runHelm(args);
+  assert.equal(r.code, 0, r.err);
+  return parseAllDocuments(r.out)
+    .map((d) => d.toJS() as K8sObject | null)
+    .filter((d): d is K8sObject => d !== null);
+}
+
+function renderFails(extra: unknown): string {
+  const r = runHelm(['template', 'r1', chart, '-f', exampleValues, '-f', valuesFile(extra)]);
+  assert.notEqual(r.code, 0, 'helm template fails');
+  return r.err;
+}
+
+function deployment(docs: K8sObject[], kind: 'apply' | 'run'): Deployment {
+  const d = docs.find((o) => o.kind === 'Deployment' && o.metadata.name.endsWith(`-${kind}`));
+  assert.ok(d, `a ${kind} Deployment`);
+  return d as Deployment;
+}
+
+function container(docs: K8sObject[], kind: 'apply' | 'run'): Container {
+  return deployment(docs, kind).spec.template.spec.containers[0]!;
+}
+
+function envNames(c: Container): string[] {
+  return c.env.map((e) => e.name);
+}
+
+function envValue(c: Container, name: string): string | undefined {
+  return c.env.find((e) => e.name === name)?.value;
+}
+
+function secrets(docs: K8sObject[]): K8sObject[] {
+  return docs.filter((o) => o.kind === 'Secret');
+}
+
+describe('helm chart tideline-executors', () => {
+  it('lints with the example values, and refuses to render without the cloud settings', () => {
+    const lint = runHelm(['lint', chart, '-f', exampleValues]);
+    assert.equal(lint.code, 0, lint.out + lint.err);
+    const bare = runHelm(['template', 'r1', chart]);
+    assert.notEqual(bare.code, 0);
+    assert.match(bare.err, /global\.cloud\.url/);
+  });
+
+  it('renders an apply and a run Deployment with their commands, probes and non-root security', () => {
+    const docs = render();
+    for (const kind of ['apply', 'run'] as const) {
+      const d = deployment(docs, kind);
+      const c = container(docs, kind);
+      assert.deepEqual(c.args.slice(0, 2), ['executor', kind]);
+      assert.equal(c.image, 'ghcr.io/example/tideline:0.1.0');
+      assert.equal(d.spec.template.spec.securityContext['runAsNonRoot'], true);
+      assert.notEqual(d.spec.template.spec.securityContext['runAsUser'], 0);
+      assert.equal(c.securityContext['allowPrivilegeEscalation'], false);
+      const port = Number(c.args[c.args.indexOf('--health-port') + 1]);
+      assert.ok(port > 0);
+      assert.deepEqual(c.livenessProbe['httpGet'], { path: '/livez', port: 'health' });
+      assert.deepEqual(c.readinessProbe['httpGet'], { path: '/readyz', port: 'health' });
+      const grace = Number(c.args[c.args.indexOf('--grace') + 1]);
+      assert.ok(
+        d.spec.template.spec.terminationGracePeriodSeconds > grace,
+        'pods outlive the drain',
+      );
+    }
+  });
+
+  it('puts the client secret and password-like parameters in a Secret, the rest in plain env', () => {
+    const docs = render();
+    const [secret, ...more] = secrets(docs);
+    assert.ok(secret && more.length === 0, 'one generated Secret');
+    assert.deepEqual(Object.keys(secret.stringData ?? {}).sort(), [
+      'SQLMESH__GATEWAYS__GATEWAY_A__CONNECTION__PASSWORD',
+      'TCLOUD_CLIENT_SECRET',
+    ]);
+    assert.equal(secret.stringData?.['TCLOUD_CLIENT_SECRET'], 'example-client-secret');
+    for (const kind of ['apply', 'run'] as const) {
+      const c = container(docs, kind);
+      assert.equal(envValue(c, 'SQLMESH__GATEWAYS__GATEWAY_A__CONNECTION__HOST'), '10.10.10.10');
+      assert.equal(envValue(c, 'SQLMESH__GATEWAYS__GATEWAY_A__CONNECTION__PORT'), '5432');
+      assert.ok(!envNames(c).includes('SQLMESH__GATEWAYS__GATEWAY_A__CONNECTION__PASSWORD'));
+      assert.ok(!envNames(c).includes('TCLOUD_CLIENT_SECRET'));
+      assert.ok(!JSON.stringify(c.env).includes('example_password'));
+      assert.deepEqual(c.envFrom, [{ secretRef: { name: secret.metadata.name } }]);
+    }
+  });
+
+  it('gives executors exactly the environment readExecutorSettings accepts', () => {
+    const docs = render();
+    const secret = secrets(docs)[0]!;
+    for (const kind of ['apply', 'run'] as const) {
+      const env: Record<string, string> = { ...secret.stringData };
+      for (const e of container(docs, kind).env) if (e.value !== undefined) env[e.name] = e.value;
+      const settings = readExecutorSettings(env);
+      assert.equal(settings.credentials.url, 'https://tideline.example.com/sqlmesh/acme/analytics');
+      assert.equal(settings.credentials.clientId, 'tlc_0123456789abcdef01234567');
+      assert.equal(settings.credentials.clientSecret, 'example-client-secret');
+      assert.equal(settings.defaultGateway, 'gateway_a');
+      const c = settings.gateways[0]!.connection;
+      assert.equal(c.type, 'postgres');
+      if (c.type === 'postgres') {
+        assert.deepEqual(
+          [c.host, c.port, c.database, c.user, c.password],
+          ['10.10.10.10', 5432, 'example_db', 'example_user', 'example_password'],
+        );
+      }
+    }
+  });
+
+  it('honours secretParams (forced into the Secret) and nonSecretParams (kept plain)', () => {
+    const docs = render({
+      global: {
+        sqlmesh: {
+          gateways: { gateway_a: { connection: { api_token: 'visible', sslmode: 'require' } } },
+          secretParams: ['USER'],
+          nonSecretParams: ['api_token'],
+        },
+      },
+    });
+    const data = secrets(docs)[0]!.stringData ?? {};
+    assert.equal(data['SQLMESH__GATEWAYS__GATEWAY_A__CONNECTION__USER'], 'example_user');
+    assert.ok(!('SQLMESH__GATEWAYS__GATEWAY_A__CONNECTION__API_TOKEN' in data));
+    const c = container(docs, 'run');
+    assert.ok(!envNames(c).includes('SQLMESH__GATEWAYS__GATEWAY_A__CONNECTION__USER'));
+    assert.equal(envValue(c, 'SQLMESH__GATEWAYS__GATEWAY_A__CONNECTION__API_TOKEN'), 'visible');
+    assert.equal(envValue(c, 'SQLMESH__GATEWAYS__GATEWAY_A__CONNECTION__SSLMODE'), 'require');
+  });
+
+  it('uses an existing Secret instead of generating one', () => {
+    const docs = render({
+      global: { cloud: { clientSecret: '' } },
+      secrets: { existingSecret: 'warehouse-credentials' },
+    });
+    assert.equal(secrets(docs).length, 0);
+    for (const kind of ['apply', 'run'] as const) {
+      const c = container(docs, kind);
+      assert.deepEqual(c.envFrom, [{ secretRef: { name: 'warehouse-credentials' } }]);
+      assert.ok(!envNames(c).includes('SQLMESH__GATEWAYS__GATEWAY_A__CONNECTION__PASSWORD'));
+    }
+  });
+
+  it('renders an ExternalSecret with the key prefix that fills the Secret the pods read', () => {
+    const docs = render({
+      global: { cloud: { clientSecret: '' } },
+      secrets: {
+        externalSecrets: {
+          enabled: true,
+          secretStore: { name: 'vault', kind: 'ClusterSecretStore' },
+          keyPrefix: 'tideline/prod/',
+        },
+      },
+    });
+    assert.equal(secrets(docs).length, 0);
+    const es = docs.find((o) => o.kind === 'ExternalSecret');
+    assert.ok(es, 'an ExternalSecret');
+    assert.match(es.apiVersion, /^external-secrets\.io\//);
+    const spec = es.spec as {
+      secretStoreRef: { name: string; kind: string };
+      target: { name: string };
+      data: Array<{ secretKey: string; remoteRef: { key: string } }>;
+    };
+    assert.deepEqual(spec.secretStoreRef, { name: 'vault', kind: 'ClusterSecretStore' });
+    assert.deepEqual(spec.data.map((d) => [d.secretKey, d.remoteRef.key]).sort(), [
+      [
+        'SQLMESH__GATEWAYS__GATEWAY_A__CONNECTION__PASSWORD',
+        'tideline/prod/SQLMESH__GATEWAYS__GATEWAY_A__CONNECTION__PASSWORD',
+      ],
+      ['TCLOUD_CLIENT_SECRET', 'tideline/prod/TCLOUD_CLIENT_SECRET'],
+    ]);
+    assert.deepEqual(container(docs, 'apply').envFrom, [{ secretRef: { name: spec.target.name } }]);
+    assert.match(
+      renderFails({ secrets: { externalSecrets: { enabled: true, secretStore: { name: '' } } } }),
+      /secretStore\.name/,
+    );
+  });
+
+  it('sets replicas, resources, extra env and an extra secret per executor kind', () => {
+    const docs = render({
+      apply: {
+        replicaCount: 1,
+        resources: { requests: { cpu: '500m', memory: '1Gi' }, limits: { memory: '3Gi' } },
+      },
+      run: {
+        replicaCount: 3,
+        extraEnvVars: [{ name: 'TCLOUD_CONCURRENCY', value: '8' }],
+        envFromSecret: 'short-lived-tokens',
+      },
+    });
+    assert.equal(deployment(docs, 'apply').spec.replicas, 1);
+    assert.equal(deployment(docs, 'run').spec.replicas, 3);
+    assert.deepEqual(container(docs, 'apply').resources, {
+      requests: { cpu: '500m', memory: '1Gi' },
+      limits: { cpu: '2', memory: '3Gi' },
+    });
+    assert.equal(container(docs, 'run').resources.limits['memory'], '4Gi');
+    const run = container(docs, 'run');
+    assert.equal(envValue(run, 'TCLOUD_CONCURRENCY'), '8');
+    assert.ok(!envNames(container(docs, 'apply')).includes('TCLOUD_CONCURRENCY'));
+    assert.deepEqual(
+      run.envFrom.map((e) => e.secretRef.name),
+      ['r1-tideline-executors-secrets', 'short-lived-tokens'],
+    );
+  });
+
+  it('names variables SQLMESH__GATEWAYS__<GW>__CONNECTION__<PARAM> with the default gateway first', () => {
+    const gateways = {
+      gateway_a: { connection: { type: 'postgres', host: 'a.internal', database: 'a', user: 'a' } },
+      gateway_b: { connection: { type: 'duckdb', database: '/app/data/local.duckdb' } },
+      analytics: { connection: { type: 'duckdb', database: '/app/data/analytics.duckdb' } },
+    };
+    for (const [defaultGateway, first] of [
+      ['gateway_b', 'GATEWAY_B'],
+      ['', 'ANALYTICS'],
+    ] as const) {
+      const docs = render({ global: { sqlmesh: { gateways, defaultGateway } } });
+      const c = container(docs, 'run');
+      const names = envNames(c).filter((n) => n.startsWith('SQLMESH__GATEWAYS__'));
+      for (const n of names)
+        assert.match(n, /^SQLMESH__GATEWAYS__[A-Z0-9_]+__CONNECTION__[A-Z0-9_]+$/);
+      assert.equal(names[0], `SQLMESH__GATEWAYS__${first}__CONNECTION__TYPE`);
+      assert.equal(envValue(c, 'SQLMESH__DEFAULT_GATEWAY'), first);
+      const env: Record<string, string> = { ...secrets(docs)[0]!.stringData };
+      for (const e of c.env) if (e.value !== undefined) env[e.name] = e.value;
+      const settings = readExecutorSettings(env);
+      assert.equal(settings.defaultGateway, first.toLowerCase());
+      assert.deepEqual(settings.gateways.map((g) => g.name).sort(), [
+        'analytics',
+        'gateway_a',
+        'gateway_b',
+      ]);
+    }
+    assert.match(
+      renderFails({ global: { sqlmesh: { defaultGateway: 'nowhere' } } }),
+      /defaultGateway: nowhere is not one of/,
+    );
+  });
+
+  it('can probe with `executor <kind> --check` instead of the health port', () => {
+    const docs = render({ healthCheck: { mode: 'exec' } });
+    for (const kind of ['apply', 'run'] as const) {
+      const c = container(docs, kind);
+      const probe = c.livenessProbe as { exec: { command: string[] }; timeoutSeconds: number };
+      assert.deepEqual(probe.exec.command, ['tideline', 'executor', kind, '--check']);
+      assert.ok(probe.timeoutSeconds >= 30, 'a generous timeout');
+    }
+    assert.match(renderFails({ healthCheck: { mode: 'tcp' } }), /healthCheck\.mode/);
+  });
+});
