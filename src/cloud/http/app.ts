@@ -4,7 +4,7 @@
  * (each adds its routes under the project prefix or at the root).
  */
 import { randomUUID } from 'node:crypto';
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { CloudContext } from '../context.js';
 import { ApiError } from './api-error.js';
@@ -43,22 +43,35 @@ export function createCloudApp(ctx: CloudContext, modules: readonly RouteModule[
       ms: Math.round((performance.now() - started) * 10) / 10,
     });
   });
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: ctx.settings.maxBodyBytes,
-      onError: (c) =>
-        c.json(
-          {
-            error: {
-              code: 'payload_too_large',
-              message: `the body is larger than ${ctx.settings.maxBodyBytes} bytes`,
-            },
-          },
-          413,
-        ),
-    }),
-  );
+  const tooLarge = (c: Context<CloudEnv>) => {
+    // The unread body would be taken for the next request on a kept-alive connection.
+    c.header('connection', 'close');
+    return c.json(
+      {
+        error: {
+          code: 'payload_too_large',
+          message: `the body is larger than ${ctx.settings.maxBodyBytes} bytes`,
+        },
+      },
+      413,
+    );
+  };
+  const streamedLimit = bodyLimit({ maxSize: ctx.settings.maxBodyBytes, onError: tooLarge });
+  app.use('*', async (c, next) => {
+    // A declared length is checked from the header (Node's parser holds the
+    // body to it); only bodies without one are counted as they stream.
+    const declared = c.req.header('content-length');
+    if (declared !== undefined) {
+      if (Number(declared) > ctx.settings.maxBodyBytes) return tooLarge(c);
+      await next();
+      return;
+    }
+    if (c.req.method === 'GET' || c.req.method === 'HEAD') {
+      await next();
+      return;
+    }
+    return streamedLimit(c, next);
+  });
 
   app.onError((err, c) => {
     if (err instanceof ApiError) {
