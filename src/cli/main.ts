@@ -1,19 +1,42 @@
 import { Command, CommanderError } from 'commander';
 import { TidelineError } from '../engine/errors.js';
-import { registerAuditCommands } from './commands/audit-commands.js';
-import { registerCloudCommands } from './commands/cloud-commands.js';
-import { registerExecutorCommands } from './commands/executor-commands.js';
-import { registerPlanCommands } from './commands/plan-commands.js';
-import { registerProjectCommands } from './commands/project-commands.js';
-import { registerTestCommands } from './commands/test-commands.js';
-import { registerUpCommand } from './commands/up-command.js';
 import { CLI_VERSION, type CliIo, processIo } from './cli-context.js';
 
 /** Exit codes: 0 success, 1 the work failed (or the project is wrong), 2 bad command line. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
+type Registrar = (program: Command, io: CliIo) => void;
+
+/**
+ * The command modules, loaded when needed: an executor process loads only its
+ * own (the engine's SQL parser and drivers wait for its first task).
+ */
+async function registrars(only?: 'executor'): Promise<Registrar[]> {
+  if (only === 'executor') {
+    return [(await import('./commands/executor-commands.js')).registerExecutorCommands];
+  }
+  const [project, plan, audit, test, executor, cloud, up] = await Promise.all([
+    import('./commands/project-commands.js'),
+    import('./commands/plan-commands.js'),
+    import('./commands/audit-commands.js'),
+    import('./commands/test-commands.js'),
+    import('./commands/executor-commands.js'),
+    import('./commands/cloud-commands.js'),
+    import('./commands/up-command.js'),
+  ]);
+  return [
+    project.registerProjectCommands,
+    plan.registerPlanCommands,
+    audit.registerAuditCommands,
+    test.registerTestCommands,
+    executor.registerExecutorCommands,
+    cloud.registerCloudCommands,
+    up.registerUpCommand,
+  ];
+}
+
 /** Builds the `tideline` program; `io` receives all output. */
-export function buildProgram(io: CliIo): Command {
+export async function buildProgram(io: CliIo, only?: 'executor'): Promise<Command> {
   const program = new Command('tideline');
   program
     .description('Plan, run and schedule SQLMesh-format data projects.')
@@ -26,20 +49,14 @@ export function buildProgram(io: CliIo): Command {
       writeErr: (s) => io.err(s.replace(/\n$/, '')),
     })
     .exitOverride();
-  registerProjectCommands(program, io);
-  registerPlanCommands(program, io);
-  registerAuditCommands(program, io);
-  registerTestCommands(program, io);
-  registerExecutorCommands(program, io);
-  registerCloudCommands(program, io);
-  registerUpCommand(program, io);
+  for (const register of await registrars(only)) register(program, io);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }
 
 /** Entry point of the `tideline` command; returns the exit code. */
 export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
-  const program = buildProgram(io);
+  const program = await buildProgram(io, argv[2] === 'executor' ? 'executor' : undefined);
   try {
     await program.parseAsync(argv);
     return io.exitCode ?? EXIT.ok;

@@ -5,7 +5,6 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createAdapter, describeConnectionError } from '../engine/adapters/adapter-factory.js';
 import { CloudApiError, CloudClient } from './client/cloud-client.js';
 import { readExecutorSettings, type Env } from './config.js';
 import { createRedactor } from './redact.js';
@@ -107,6 +106,8 @@ export async function runChecks(
     }
   }
   for (const gw of settings.gateways) {
+    const { createAdapter, describeConnectionError } =
+      await import('../engine/adapters/adapter-factory.js');
     const adapter = createAdapter(gw.connection, { projectRoot: process.cwd() });
     try {
       await Promise.race([

@@ -10,12 +10,9 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { hostname } from 'node:os';
-import { createAdapter } from '../engine/adapters/adapter-factory.js';
 import type { EngineAdapter } from '../engine/adapters/engine-adapter.js';
-import { AuditFailure } from '../engine/audit/audit-types.js';
 import { ProjectError } from '../engine/errors.js';
-import { SnapshotEvaluator } from '../engine/evaluate/snapshot-evaluator.js';
-import { applyPlan, type ApplyEvent } from '../engine/plan/plan-applier.js';
+import type { ApplyEvent } from '../engine/plan/plan-applier.js';
 import type { Plan } from '../engine/plan/plan-types.js';
 import type { Interval, Snapshot } from '../engine/snapshot/snapshot-types.js';
 import { StaleStateError, type StateSync } from '../engine/state/state-sync.js';
@@ -167,7 +164,7 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 
 function isRetryable(err: unknown): boolean {
   if (
-    err instanceof AuditFailure ||
+    (err instanceof Error && err.name === 'AuditFailure') ||
     err instanceof ProjectError ||
     err instanceof StaleStateError
   ) {
@@ -431,7 +428,10 @@ export class Executor {
     });
   }
 
-  private adapterFor(gateway: string | undefined): {
+  private adapterFor(
+    gateway: string | undefined,
+    createAdapter: typeof import('../engine/adapters/adapter-factory.js').createAdapter,
+  ): {
     adapter: EngineAdapter;
     name: string;
     concurrency: number;
@@ -589,6 +589,10 @@ export class Executor {
     try {
       const { adapter, name, concurrency } = await this.openAdapter(task.payload.gateway, run);
       useAdapter(adapter);
+      const [{ SnapshotEvaluator }, { applyPlan }] = await Promise.all([
+        import('../engine/evaluate/snapshot-evaluator.js'),
+        import('../engine/plan/plan-applier.js'),
+      ]);
       const evaluator = new SnapshotEvaluator(adapter, { gateway: name });
       const state = new HttpStateSync(
         (this.taskClient ?? this.client).withLease(
@@ -713,7 +717,9 @@ export class Executor {
   ): Promise<{ adapter: EngineAdapter; name: string; concurrency: number }> {
     let delay = 250;
     for (;;) {
-      const opened = this.adapterFor(gateway);
+      // The drivers load with the first task, not at start (an idle executor stays small).
+      const { createAdapter } = await import('../engine/adapters/adapter-factory.js');
+      const opened = this.adapterFor(gateway, createAdapter);
       try {
         await opened.adapter.ping();
         return opened;

@@ -182,9 +182,9 @@ function alive(pid: number): boolean {
  * How to start the CLI with `up` in it: bin/tideline.js once main registers
  * the command, else an entry point that adds it to the same program.
  */
-function upEntry(dir: string): string[] {
+async function upEntry(dir: string): Promise<string[]> {
   const io: CliIo = { out: () => undefined, err: () => undefined, env: {}, interactive: false };
-  if (buildProgram(io).commands.some((c) => c.name() === 'up')) return [cliPath];
+  if ((await buildProgram(io)).commands.some((c) => c.name() === 'up')) return [cliPath];
   const entry = join(dir, 'up-entry.mjs');
   const dist = (rel: string) => pathToFileURL(join(repoRoot, 'dist', 'src', rel)).href;
   writeFileSync(
@@ -195,7 +195,7 @@ function upEntry(dir: string): string[] {
       `import { registerUpCommand } from ${JSON.stringify(dist('cli/commands/up-command.js'))};`,
       `import { TidelineError } from ${JSON.stringify(dist('engine/errors.js'))};`,
       'const io = processIo();',
-      'const program = buildProgram(io);',
+      'const program = await buildProgram(io);',
       'registerUpCommand(program, io);',
       'program.commands.at(-1).exitOverride();',
       '// As main() does: user mistakes are one line and exit 1.',
@@ -219,7 +219,7 @@ describe('tideline up, as a process', () => {
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
     try {
       const port = (taken.address() as AddressInfo).port;
-      const up = new UpProcess(upEntry(root), [
+      const up = new UpProcess(await upEntry(root), [
         'up',
         '-p',
         join(root, 'p'),
@@ -241,7 +241,7 @@ describe('tideline up, as a process', () => {
   it('starts everything, applies the example project, stops on SIGINT, and restarts reusing the store', async () => {
     const root = tempDir();
     const dir = join(root, 'example');
-    const entry = upEntry(root);
+    const entry = await upEntry(root);
 
     const first = new UpProcess(entry, ['up', '-p', dir, '--port', '0', '--grace', '5']);
     try {
