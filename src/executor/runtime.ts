@@ -12,6 +12,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { hostname } from 'node:os';
 import type { EngineAdapter } from '../engine/adapters/engine-adapter.js';
 import { ProjectError } from '../engine/errors.js';
+import type { createAdapter as createAdapterFn } from '../engine/adapters/adapter-factory.js';
 import type { ApplyEvent } from '../engine/plan/plan-applier.js';
 import type { Plan } from '../engine/plan/plan-types.js';
 import type { Interval, Snapshot } from '../engine/snapshot/snapshot-types.js';
@@ -161,6 +162,8 @@ const sleep = (ms: number, signal?: AbortSignal) =>
       { once: true },
     );
   });
+
+type CreateAdapter = typeof createAdapterFn;
 
 function isRetryable(err: unknown): boolean {
   if (
@@ -430,7 +433,7 @@ export class Executor {
 
   private adapterFor(
     gateway: string | undefined,
-    createAdapter: typeof import('../engine/adapters/adapter-factory.js').createAdapter,
+    createAdapter: CreateAdapter,
   ): {
     adapter: EngineAdapter;
     name: string;
