@@ -191,7 +191,10 @@ describe('executors that cannot work', () => {
           l['path'] === '/sqlmesh/acme/analytics/api/executors/register' && l['status'] === 409,
       );
     assert.ok(refusal, logLines.join('\n'));
-    // Known gap (reported): the cloud logs the refusal only as a debug-level
-    // request line (status 409), not its reason at warn level.
+    const warned = logLines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l['level'] === 'warn' && /incompatible protocol/.test(String(l['msg'])));
+    assert.ok(warned, 'the cloud logs the refusal with its reason');
+    assert.match(String(warned['reason']), /2\.0/);
   });
 });

@@ -63,7 +63,18 @@ export async function registerExecutor(
   projectId: string,
   request: RegisterRequest,
 ): Promise<RegisterResponse> {
-  checkProtocolVersion(request.protocolVersion);
+  try {
+    checkProtocolVersion(request.protocolVersion);
+  } catch (err) {
+    // Both sides hear of it: the executor in the answer, operators in the log.
+    ctx.log.warn('executor refused: incompatible protocol', {
+      projectId,
+      executor: request.name,
+      kind: request.kind,
+      reason: err instanceof Error ? err.message : String(err),
+    });
+    throw err;
+  }
   const now = ctx.clock.now();
   const db = ctx.store.db;
   const fields = {
