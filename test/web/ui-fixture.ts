@@ -11,6 +11,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { addUser } from '../../src/cloud/auth/users.js';
 import type { CloudClock } from '../../src/cloud/context.js';
 import { ALL_ROUTES } from '../../src/cloud/routes.js';
+import { refreshRun } from '../../src/cloud/scheduler/runs.js';
 import { tick } from '../../src/cloud/scheduler/scheduler.js';
 import { webRoutes } from '../../src/cloud/web/web-routes.js';
 import { buildPlan } from '../../src/engine/plan/plan-builder.js';
@@ -190,6 +191,8 @@ export async function runNextDay(ui: UiCloud, executorName = 'run-1'): Promise<s
     if (!pending.length) break;
     await runOnce(ui, 'run', executorName);
   }
+  // Runs are marked finished when next looked at; look now, so they end now.
+  for (const id of runIds) await refreshRun(ui.cloud.server.ctx, id);
   return runIds;
 }
 

@@ -135,6 +135,24 @@ export function can(action) {
   return (table[role] ?? []).includes(action);
 }
 
+/** Event types that change what a page shows (heartbeats and task chatter are left out). */
+export const LIVE_EVENT_TYPES = [
+  'plan.submitted',
+  'plan.finished',
+  'plan.cancel_requested',
+  'run.created',
+  'run.finished',
+  'task.succeeded',
+  'task.failed',
+  'task.retrying',
+  'task.cancelled',
+  'executor.registered',
+  'pause.changed',
+  'client.created',
+  'client.revoked',
+  'gap',
+];
+
 /**
  * Live updates: the server's event stream when it has one, else polling
  * every `pollMs`. `onChange(event)` is called for each event or tick;
@@ -157,15 +175,18 @@ export function startLive({ onChange, onMode, pollMs = 15_000 }) {
       opened = true;
       onMode('stream');
     };
-    source.onmessage = (e) => {
+    const deliver = (e) => {
       let data;
       try {
         data = JSON.parse(e.data);
       } catch {
-        data = { type: 'message' };
+        data = { type: e.type };
       }
       onChange(data);
     };
+    // The server names each event by its type; the page refreshes on the ones it shows.
+    source.onmessage = deliver;
+    for (const type of LIVE_EVENT_TYPES) source.addEventListener(type, deliver);
     source.onerror = () => {
       // Never opened: the server has no stream (or refuses it). Poll instead.
       // Opened then dropped: EventSource reconnects by itself.

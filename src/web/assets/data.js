@@ -59,8 +59,10 @@ function toPlan(p) {
   };
 }
 
+/** Plans, newest first: the observability list (with start and finish times) or the state's. */
 export async function listPlans({ environment, limit = 200 } = {}) {
-  const { plans } = await api(`/state/plans${q({ environment, limit })}`);
+  const observed = await optionalApi(`/plans${q({ environment, limit: Math.min(limit, 500) })}`);
+  const { plans } = observed ?? (await api(`/state/plans${q({ environment, limit })}`));
   return plans.map(toPlan);
 }
 
@@ -139,15 +141,25 @@ export async function activity({ limit = 500 } = {}) {
   );
 }
 
+/** A log page in the UI's shape: oldest line first, and whether lines are missing. */
+function toLogPage(page) {
+  if (!page) return undefined;
+  return {
+    logs: [...page.logs].sort((a, b) => a.id - b.id),
+    truncated: page.truncated === true,
+    olderRemoved: page.retention?.olderRemoved === true,
+  };
+}
+
 /** Optional observability reads: undefined when this server does not offer them. */
 export const optional = {
-  runLogs: (id) => optionalApi(`/runs/${enc(id)}/logs`),
-  runEvaluations: (id) => optionalApi(`/runs/${enc(id)}/evaluations`),
-  runAudits: (id) => optionalApi(`/runs/${enc(id)}/audits`),
-  planAudits: (id) => optionalApi(`/plans/${enc(id)}/audits`),
-  modelEvaluations: (env, name) =>
-    optionalApi(`/environments/${enc(env)}/models/${enc(name)}/evaluations`),
-  renderedModel: (env, name) =>
-    optionalApi(`/environments/${enc(env)}/models/${enc(name)}/rendered`),
-  connections: () => optionalApi('/connections'),
+  runLogs: async (id) => toLogPage(await optionalApi(`/runs/${enc(id)}/logs?limit=500`)),
+  planLogs: async (id) => toLogPage(await optionalApi(`/plans/${enc(id)}/logs?limit=500`)),
+  runEvaluations: (id) => optionalApi(`/runs/${enc(id)}/evaluations?limit=500`),
+  runAudits: (id) => optionalApi(`/runs/${enc(id)}/audits?limit=500`),
+  runAdjacent: (id) => optionalApi(`/runs/${enc(id)}/adjacent`),
+  planAudits: (id) => optionalApi(`/plans/${enc(id)}/audits?limit=500`),
+  planChanges: (id) => optionalApi(`/plans/${enc(id)}/changes`),
+  modelDetail: async (env, name) =>
+    (await optionalApi(`/environments/${enc(env)}/models/${enc(name)}`))?.model,
 };

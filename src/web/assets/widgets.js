@@ -51,7 +51,10 @@ export function errorNote(err) {
 /** Runs `load`; a route this server lacks becomes a "not available" note. */
 export async function loadOr(load, what) {
   try {
-    return { data: await load() };
+    const data = await load();
+    // Optional reads answer undefined when the server has no such route.
+    if (data === undefined) return { missing: note(`${what} is not available on this server.`) };
+    return { data };
   } catch (err) {
     if (err instanceof ApiError && err.status === 404 && /^no route /.test(err.message)) {
       return { missing: note(`${what} is not available on this server.`) };

@@ -9,7 +9,8 @@ import {
   snapshots,
 } from '../data.js';
 import { facts, h, link, note, replace, section, table } from '../dom.js';
-import { formatInterval, shortModelName } from '../format.js';
+import { formatDuration, formatInterval, shortModelName } from '../format.js';
+import { auditsTable } from './plan.js';
 import { badge, loadOr, time } from '../widgets.js';
 
 const enc = encodeURIComponent;
@@ -43,13 +44,14 @@ export async function renderModel(view, ctx) {
   }
   const id = { name: info.name, identifier: info.identifier };
   const [snapshot] = await snapshots([id]);
-  const [versions, loaded, fresh, rendered, executions] = await Promise.all([
+  const [versions, loaded, fresh, rendered] = await Promise.all([
     loadOr(snapshotSummaries, 'Version history'),
     loadOr(() => intervals([id]), 'Loaded intervals'),
     loadOr(() => freshness(envName), 'Freshness'),
-    loadOr(() => optional.renderedModel(envName, name), 'Rendered SQL'),
-    loadOr(() => optional.modelEvaluations(envName, name), 'Recent executions'),
+    loadOr(() => optional.modelDetail(envName, name), 'Rendered SQL and recent executions'),
   ]);
+  const detail = rendered.data;
+  const executions = rendered;
   const def = snapshot?.node?.definition ?? {};
   const upstream = snapshot?.parents ?? info.parents ?? [];
   const downstream = (env.snapshots ?? []).filter((s) =>
@@ -96,14 +98,26 @@ export async function renderModel(view, ctx) {
     section(
       'Rendered SQL',
       rendered.missing ??
-        (rendered.data?.sql
-          ? h(
-              'pre',
-              { class: 'code', tabindex: '0', 'aria-label': 'Rendered query' },
-              h('code', {}, rendered.data.sql),
-            )
+        (detail.renderedSql
+          ? [
+              detail.renderedInterval
+                ? h(
+                    'p',
+                    { class: 'muted' },
+                    `Rendered for the interval ${formatInterval(detail.renderedInterval, ctx.timeZone)}, reading the physical tables.`,
+                  )
+                : null,
+              h(
+                'pre',
+                { class: 'code', tabindex: '0', 'aria-label': 'Rendered query' },
+                h('code', {}, detail.renderedSql),
+              ),
+            ]
           : note(
-              'Rendered SQL is not available for this model: run tideline render with the project.',
+              detail.renderError
+                ? `The query could not be rendered: ${detail.renderError}`
+                : 'This model has no query to render (a seed or external model).',
+              detail.renderError ? 'warn' : 'info',
             )),
     ),
     section(
@@ -205,15 +219,30 @@ export async function renderModel(view, ctx) {
           ]
         : table(
             'Recent executions',
-            ['Status', 'Interval', 'When', 'Error'],
-            (executions.data?.evaluations ?? []).map((e) => [
+            ['Status', 'Interval', 'When', 'Duration', 'Rows', 'By', 'Error'],
+            (detail.evaluations ?? []).map((e) => [
               badge(e.status),
-              formatInterval(e.interval ?? [e.startTs, e.endTs], ctx.timeZone),
+              formatInterval(e.interval, ctx.timeZone),
               time(e.finishedTs ?? e.createdTs, ctx),
-              e.error ?? '—',
+              formatDuration(e.durationMs),
+              e.rows === null || e.rows === undefined ? '—' : String(e.rows),
+              e.runId
+                ? link(`/runs/${enc(e.runId)}`, `run ${e.runId.slice(0, 8)}`, { title: e.runId })
+                : e.planId
+                  ? link(`/plans/${enc(e.planId)}`, `plan ${e.planId.slice(0, 8)}`, {
+                      title: e.planId,
+                    })
+                  : '—',
+              e.error ? h('span', { class: 'error-text' }, e.error) : '—',
             ]),
             { empty: 'No executions yet.' },
           ),
+    ),
+    section(
+      'Recent audits',
+      detail
+        ? auditsTable({ audits: detail.audits ?? [] }, ctx)
+        : note('Audit results are not available on this server.'),
     ),
   );
 }

@@ -17,7 +17,12 @@ import {
 
 const enc = encodeURIComponent;
 
-function planType(summary) {
+function planType(summary, listed) {
+  if (listed) {
+    if (listed.restatements.length) return 'restatement';
+    if (listed.changes.length) return 'changes';
+    return listed.backfill.length ? 'backfill only' : 'no changes';
+  }
   if (Number(summary.restatements) > 0) return 'restatement';
   if (summary.isNewEnvironment) return 'new environment';
   const changes = Object.values(summary.changes ?? {}).reduce((a, b) => a + Number(b), 0);
@@ -30,9 +35,11 @@ export async function renderPlan(view, ctx) {
   const [id] = ctx.params;
   const plan = await getPlan(id);
   const summary = plan.summary ?? {};
-  const [progress, audits] = await Promise.all([
+  const [progress, audits, changeList, logs] = await Promise.all([
     loadOr(() => planProgress(id), "The plan's progress"),
     loadOr(() => optional.planAudits(id), 'Audit results'),
+    loadOr(() => optional.planChanges(id), 'The list of changed models'),
+    loadOr(() => optional.planLogs(id), 'The log with retention details'),
   ]);
   const changes = Object.entries(summary.changes ?? {});
   const canCancel =
@@ -47,7 +54,7 @@ export async function renderPlan(view, ctx) {
     h('h1', {}, `Plan ${plan.id} `, badge(plan.status)),
     facts([
       ['Environment', link(`/environments/${enc(plan.environment)}`, plan.environment)],
-      ['Type', planType(summary)],
+      ['Type', planType(summary, changeList.data?.available ? changeList.data : null)],
       ['Submitted by', plan.createdBy ?? '—'],
       ['Submitted', time(plan.createdTs, ctx)],
       ['Started', time(plan.startedTs, ctx)],
@@ -66,9 +73,11 @@ export async function renderPlan(view, ctx) {
       ],
       [
         'Backfill',
-        summary.backfill
-          ? `${summary.backfill.models ?? 0} model(s), ${summary.backfill.batches ?? 0} batch(es)`
-          : '—',
+        changeList.data?.available
+          ? `${changeList.data.backfill.length} model(s), ${changeList.data.backfill.reduce((n, b) => n + Number(b.batches), 0)} batch(es)`
+          : summary.backfill
+            ? `${summary.backfill.models ?? 0} model(s), ${summary.backfill.batches ?? 0} batch(es)`
+            : '—',
       ],
       plan.error ? ['Error', h('span', { class: 'error-text' }, plan.error)] : null,
       plan.cancelRequestedTs ? ['Cancel requested', time(plan.cancelRequestedTs, ctx)] : null,
@@ -94,34 +103,86 @@ export async function renderPlan(view, ctx) {
       : null,
     section(
       'Changes',
-      changes.length
-        ? table(
-            'Changes by type',
-            ['Change', 'Models'],
-            changes.map(([type, n]) => [type.replace(/_/g, ' '), String(n)]),
-          )
-        : note('No model changes in this plan.'),
-      h(
-        'p',
-        { class: 'muted' },
-        `${summary.newSnapshots ?? 0} new snapshot(s); ${summary.restatements ?? 0} restatement(s); ${summary.warnings ?? 0} warning(s).`,
-      ),
+      changeList.data?.available
+        ? null
+        : changes.length
+          ? table(
+              'Changes by type',
+              ['Change', 'Models'],
+              changes.map(([type, n]) => [type.replace(/_/g, ' '), String(n)]),
+            )
+          : note('No model changes in this plan.'),
+      changeList.data?.available
+        ? [
+            changeList.data.changes.length ? null : note('No model changes in this plan.'),
+            h(
+              'p',
+              { class: 'muted' },
+              `${changeList.data.changes.length} change(s); ${changeList.data.restatements.length} restatement(s); ${changeList.data.removed.length} removed; ${changeList.data.warnings.length} warning(s).`,
+            ),
+            changedModels(changeList.data, plan),
+          ]
+        : h(
+            'p',
+            { class: 'muted' },
+            `${summary.newSnapshots ?? 0} new snapshot(s); ${summary.restatements ?? 0} restatement(s); ${summary.warnings ?? 0} warning(s).`,
+          ),
     ),
     section('Model executions', progress.missing ?? executionsTable(progress.data, plan, ctx)),
     section('Audits', audits.missing ?? auditsTable(audits.data, ctx)),
-    section(
-      'Log',
-      progress.missing ??
-        logView(progress.data.logs, ctx, {
-          id: 'plan',
-          incomplete: progress.data.logsComplete
-            ? isFinal(plan.status)
-              ? null
-              : 'The plan is still being applied: more lines will come.'
-            : `Only the first ${progress.data.logs.length} lines are shown: the log is longer.`,
-        }),
-    ),
+    section('Log', planLog(plan, progress, logs, ctx)),
   );
+}
+
+/** The plan's log: the observability page (which says what retention removed) or the progress lines. */
+function planLog(plan, progress, logs, ctx) {
+  const still = isFinal(plan.status)
+    ? null
+    : 'The plan is still being applied: more lines will come.';
+  if (logs.data) {
+    const { logs: lines, truncated, olderRemoved } = logs.data;
+    return logView(lines, ctx, {
+      id: 'plan',
+      incomplete: olderRemoved
+        ? 'Incomplete: older lines of this plan were removed by log retention.'
+        : truncated
+          ? `Incomplete: only the latest ${lines.length} lines are shown.`
+          : still,
+    });
+  }
+  if (progress.missing) return progress.missing;
+  return logView(progress.data.logs, ctx, {
+    id: 'plan',
+    incomplete: progress.data.logsComplete
+      ? still
+      : `Incomplete: only the first ${progress.data.logs.length} lines are shown.`,
+  });
+}
+
+/** Each changed model with its change type, and the models the plan backfills. */
+function changedModels(data, plan) {
+  const rows = data.changes
+    .filter((c) => c && typeof c === 'object')
+    .map((c) => [
+      typeof c.name === 'string'
+        ? link(`/models/${enc(plan.environment)}/${enc(c.name)}`, shortModelName(c.name), {
+            title: c.name,
+          })
+        : '—',
+      String(c.type ?? c.category ?? '—').replace(/_/g, ' '),
+    ]);
+  const backfill = data.backfill.map((b) => [
+    link(`/models/${enc(plan.environment)}/${enc(b.name)}`, shortModelName(b.name), {
+      title: b.name,
+    }),
+    String(b.batches),
+  ]);
+  return [
+    rows.length ? table('Changed models', ['Model', 'Change'], rows, { showCaption: true }) : null,
+    backfill.length
+      ? table('Models backfilled', ['Model', 'Batches'], backfill, { showCaption: true })
+      : null,
+  ];
 }
 
 function executionsTable(progress, plan, ctx) {

@@ -12,17 +12,25 @@ const enc = encodeURIComponent;
 export async function renderRun(view, ctx) {
   const [id] = ctx.params;
   const run = await getRun(id);
-  const [siblings, evaluations, audits, logs] = await Promise.all([
-    loadOr(() => listRuns({ environment: run.environment, limit: 500 }), 'The run list'),
+  const [adjacent, evaluations, audits, logs] = await Promise.all([
+    loadOr(async () => {
+      const near = await optional.runAdjacent(id);
+      if (near) return near;
+      // Without the observability API: find the run among its environment's runs.
+      const list = await listRuns({ environment: run.environment, limit: 500 });
+      const at = list.findIndex((r) => r.id === run.id);
+      // Newest first: the previous run is later in the list.
+      return {
+        previous: at >= 0 ? list[at + 1] : undefined,
+        next: at > 0 ? list[at - 1] : undefined,
+      };
+    }, 'The run list'),
     loadOr(() => optional.runEvaluations(id), 'Evaluations'),
     loadOr(() => optional.runAudits(id), 'Audit results'),
     loadOr(() => optional.runLogs(id), 'Run logs'),
   ]);
-  const list = siblings.data ?? [];
-  const at = list.findIndex((r) => r.id === run.id);
-  // Newest first: the previous run is later in the list.
-  const previous = at >= 0 ? list[at + 1] : undefined;
-  const next = at > 0 ? list[at - 1] : undefined;
+  const previous = adjacent.data?.previous ?? undefined;
+  const next = adjacent.data?.next ?? undefined;
   replace(
     view,
     h(
@@ -98,9 +106,10 @@ export async function renderRun(view, ctx) {
       logs.missing ??
         logView(logs.data?.logs ?? [], ctx, {
           id: 'run',
-          incomplete:
-            logs.data?.incomplete || logs.data?.truncated || logs.data?.nextBefore
-              ? 'Not every line is shown: older lines were cut or removed by log retention.'
+          incomplete: logs.data?.olderRemoved
+            ? 'Incomplete: older lines of this run were removed by log retention.'
+            : logs.data?.truncated
+              ? `Incomplete: only the latest ${logs.data.logs.length} lines are shown.`
               : isFinal(run.status)
                 ? null
                 : 'The run is still going: more lines will come.',

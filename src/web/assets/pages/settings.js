@@ -340,9 +340,9 @@ function connectionsSection(result, ctx) {
         e.preventDefault();
         error.textContent = '';
         try {
-          await api('/connections', {
-            method: 'POST',
-            body: { gateway: gateway.value.trim(), yaml: yaml.value },
+          await api(`/connections/${enc(gateway.value.trim())}`, {
+            method: 'PUT',
+            body: { yaml: yaml.value },
           });
           yaml.value = '';
           ctx.announce(`Connection for gateway ${gateway.value.trim()} saved`);
