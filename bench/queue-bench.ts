@@ -20,7 +20,8 @@ import type { ClaimedTask } from '../src/protocol/messages.js';
 import { Worker } from 'node:worker_threads';
 import { tempFolder } from './common-bench-helpers.js';
 import type { QueueClientJob } from './queue-bench-client.js';
-import { startBenchPostgres } from './pg-for-bench.js';
+// The same throwaway server the tests use.
+import { startTestPostgres } from '../test/helpers/pg-server.js';
 
 interface Harness {
   server: CloudServer;
@@ -219,7 +220,7 @@ export async function runQueueBench(options: QueueBenchOptions = {}): Promise<st
     }
   }
   if (stores.includes('postgres')) {
-    const pg = await startBenchPostgres();
+    const pg = await startTestPostgres();
     try {
       lines.push(...(await benchStore('postgres', pg.url, true, options)));
     } finally {

@@ -4,6 +4,7 @@
  * SQLite and from JavaScript), the "rows after a cursor" condition, and
  * small JSON and number readers for stored rows.
  */
+import { chunks as splitList } from '../../engine/state/state-helpers.js';
 import { sql, type Expression, type RawBuilder, type SqlBool } from 'kysely';
 import type { CloudContext } from '../context.js';
 import type { Cursor } from './query-params.js';
@@ -54,8 +55,7 @@ export function compareBytes(a: string, b: string): number {
 /** Names per `IN (...)` list. */
 export const IN_BATCH = 500;
 
+/** Splits a list for `IN (...)` lists of {@link IN_BATCH} names. */
 export function chunks<T>(items: readonly T[], size = IN_BATCH): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
+  return splitList(items, size);
 }

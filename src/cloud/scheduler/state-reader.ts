@@ -5,6 +5,7 @@
  * table is an append-only log folded in id order, so an interval removed and
  * added again counts as recorded.
  */
+import { chunks } from '../../engine/state/state-helpers.js';
 import type { Kysely } from 'kysely';
 import type { Environment, Interval, Snapshot } from '../../engine/snapshot/snapshot-types.js';
 import { mergeIntervals, removeInterval } from '../../engine/time/index.js';
@@ -20,12 +21,6 @@ export interface StoredEnvironment {
 
 /** Names per `IN (...)` list. */
 const IN_BATCH = 500;
-
-function chunks<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
 
 function parseEnvironment(row: { name: string; payload: string }): Environment {
   try {

@@ -16,6 +16,14 @@
  * The store's schema is migrated when the store opens, so `migrate()` only
  * checks that the project exists.
  */
+import {
+  chunks,
+  dedupeIds,
+  setOptional,
+  staleMessage,
+  uniquePairs,
+  validateInterval,
+} from '../../engine/state/state-helpers.js';
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { TidelineError } from '../../engine/errors.js';
 import type {
@@ -102,47 +110,6 @@ function isWriteConflict(err: unknown): boolean {
   return false;
 }
 
-function validateInterval(interval: Interval, what: string): void {
-  const [start, end] = interval;
-  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || end <= start) {
-    throw new TidelineError(
-      `${what}: interval [${String(start)}, ${String(end)}) must be two integer epoch ms with start < end`,
-    );
-  }
-}
-
-/** The one-line message of a refused optimistic environment write. */
-export function staleMessage(
-  name: string,
-  expected: string | null,
-  found: string | undefined,
-): string {
-  const want = expected === null ? 'no environment' : `plan ${JSON.stringify(expected)}`;
-  const have = found === undefined ? 'no environment' : `plan ${JSON.stringify(found)}`;
-  return `environment ${JSON.stringify(name)} changed since this plan was made (expected ${want}, found ${have}); run plan again`;
-}
-
-function chunks<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
-
-function dedupeIds(ids: readonly SnapshotId[]): SnapshotId[] {
-  const seen = new Map<string, SnapshotId>();
-  for (const id of ids) {
-    const key = snapshotKey(id);
-    if (!seen.has(key)) seen.set(key, { name: id.name, identifier: id.identifier });
-  }
-  return [...seen.values()];
-}
-
-function uniquePairs(pairs: ReadonlyArray<readonly [string, string]>): Array<[string, string]> {
-  const seen = new Map<string, [string, string]>();
-  for (const [a, b] of pairs) seen.set(JSON.stringify([a, b]), [a, b]);
-  return [...seen.values()];
-}
-
 /** `(a, b) IN (VALUES (?, ?), ...)`: a row-value membership test both stores understand. */
 function pairIn(
   first: string,
@@ -155,15 +122,6 @@ function pairIn(
 
 function idPairs(ids: readonly SnapshotId[]): Array<[string, string]> {
   return ids.map((id) => [id.name, id.identifier]);
-}
-
-function setOptional<K extends 'changeCategory' | 'unpausedTs' | 'devVersion'>(
-  target: Snapshot,
-  key: K,
-  value: Snapshot[K],
-): void {
-  if (value === undefined) delete target[key];
-  else target[key] = value;
 }
 
 function parsePlanRow(row: {

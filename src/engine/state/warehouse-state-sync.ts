@@ -14,6 +14,13 @@
  * dev version.
  */
 
+import {
+  dedupeIds,
+  setOptional,
+  staleMessage,
+  uniquePairs,
+  validateInterval,
+} from './state-helpers.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -118,21 +125,6 @@ function checkSchemaName(schema: string): void {
       `${JSON.stringify(schema)} contains a quote or NUL character; choose a name without them`,
     );
   }
-}
-
-function validateInterval(interval: Interval, what: string): void {
-  const [start, end] = interval;
-  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || end <= start) {
-    throw new TidelineError(
-      `${what}: interval [${String(start)}, ${String(end)}) must be two integer epoch ms with start < end`,
-    );
-  }
-}
-
-function staleMessage(name: string, expected: string | null, found: string | undefined): string {
-  const want = expected === null ? 'no environment' : `plan ${JSON.stringify(expected)}`;
-  const have = found === undefined ? 'no environment' : `plan ${JSON.stringify(found)}`;
-  return `environment ${JSON.stringify(name)} changed since this plan was made (expected ${want}, found ${have}); run plan again`;
 }
 
 interface VersionKeys {
@@ -730,34 +722,6 @@ export class WarehouseStateSync implements StateSync {
   async close(): Promise<void> {
     if (this.ownsAdapter) await this.adapter.close();
   }
-}
-
-function dedupeIds(ids: readonly SnapshotId[]): SnapshotId[] {
-  const seen = new Map<string, SnapshotId>();
-  for (const id of ids) {
-    const key = snapshotKey(id);
-    if (!seen.has(key)) seen.set(key, { name: id.name, identifier: id.identifier });
-  }
-  return [...seen.values()];
-}
-
-function uniquePairs(pairs: Array<[string, string] | string[]>): Array<[string, string]> {
-  const seen = new Map<string, [string, string]>();
-  for (const pair of pairs) {
-    const [a, b] = pair;
-    if (a === undefined || b === undefined) continue;
-    seen.set(JSON.stringify([a, b]), [a, b]);
-  }
-  return [...seen.values()];
-}
-
-function setOptional<K extends 'changeCategory' | 'unpausedTs' | 'devVersion'>(
-  target: Snapshot,
-  key: K,
-  value: Snapshot[K],
-): void {
-  if (value === undefined) delete target[key];
-  else target[key] = value;
 }
 
 function duplicateSnapshotsError(existing: Set<string>, cause?: unknown): TidelineError {

@@ -9,6 +9,7 @@
  * answer are reconciled: a retried push whose snapshots are all stored, or a
  * retried environment write that finds its own plan in place, succeeded.
  */
+import { chunks } from '../../engine/state/state-helpers.js';
 import { isDeepStrictEqual } from 'node:util';
 import { TidelineError } from '../../engine/errors.js';
 import type {
@@ -35,12 +36,6 @@ const ID_BATCH = 1_000;
 /** Snapshots per push, and a bound on one request's JSON size. */
 const PUSH_BATCH = 500;
 const PUSH_CHARS = 8 * 1024 * 1024;
-
-function chunks<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
 
 function bySize<T>(items: readonly T[], maxItems: number, maxChars: number): T[][] {
   const out: T[][] = [];
