@@ -19,15 +19,18 @@ import type { Interval, Snapshot } from '../engine/snapshot/snapshot-types.js';
 import { StaleStateError, type StateSync } from '../engine/state/state-sync.js';
 import { subtractIntervals } from '../engine/time/intervals.js';
 import type {
+  ClaimBatchResponse,
   ClaimedTask,
+  CompleteBatchResponse,
   CompleteRequest,
   ExecutorKind,
   LogLine,
   ProgressReport,
   RegisterResponse,
 } from '../protocol/messages.js';
-import { PROTOCOL_VERSION } from '../protocol/version.js';
+import { PROTOCOL_VERSION, supportsBatches } from '../protocol/version.js';
 import { CloudApiError, CloudClient, CloudUnreachableError } from './client/cloud-client.js';
+import { CompletionBatcher } from './client/completion-batcher.js';
 import { HttpStateSync } from './client/http-state-sync.js';
 import {
   EnvFileWatcher,
@@ -311,6 +314,19 @@ export class Executor {
    */
   private taskClient: CloudClient | undefined;
   private readonly protocolVersion: string;
+  /**
+   * Completions sent together (protocol 1.1). The request runs outside any
+   * task's scope: it carries other tasks' completions too, so one task's
+   * lost lease must not stop its retries.
+   */
+  private readonly completions = new CompletionBatcher((body) =>
+    this.taskScope.exit(() =>
+      (this.taskClient ?? this.client).request<CompleteBatchResponse>('POST', '/tasks/complete', {
+        body,
+        idempotent: true,
+      }),
+    ),
+  );
   private executorId = '';
   readonly stats: ExecutorStats = {
     completed: 0,
@@ -474,13 +490,9 @@ export class Executor {
           await Promise.race([...tasks, this.stopped]);
           continue;
         }
-        let claimed: ClaimedTask | undefined;
+        let claimed: ClaimedTask[];
         try {
-          claimed = await this.client.request<ClaimedTask | undefined>('POST', '/tasks/claim', {
-            body: { executorId: this.executorId, waitMs: this.options.claimWaitMs ?? 25_000 },
-            timeoutMs: (this.options.claimWaitMs ?? 25_000) + 10_000,
-            signal: this.stopping.signal,
-          });
+          claimed = await this.claim(this.options.once ? 1 : slots - tasks.size);
           this.contact(true);
           delay = 500;
         } catch (err) {
@@ -499,11 +511,12 @@ export class Executor {
           delay = Math.min(delay * 2, 30_000);
           continue;
         }
-        if (!claimed) continue;
-        handled += 1;
-        const p = this.execute(claimed).finally(() => tasks.delete(p));
-        tasks.add(p);
-        if (this.options.once) await p;
+        for (const task of claimed) {
+          handled += 1;
+          const p = this.execute(task).finally(() => tasks.delete(p));
+          tasks.add(p);
+          if (this.options.once) await p;
+        }
       }
       await this.drainRunning(tasks);
     } finally {
@@ -552,13 +565,52 @@ export class Executor {
     this.stopping.abort();
   }
 
+  /** Both sides speak protocol 1.1: claims of several tasks, completions together. */
+  private batches(): boolean {
+    return (
+      supportsBatches(this.protocolVersion) &&
+      supportsBatches(this.registration?.protocolVersion ?? '1.0')
+    );
+  }
+
+  /**
+   * A long poll for up to `free` tasks (one at a time from a cloud older
+   * than protocol 1.1); none when the wait ended empty.
+   */
+  private async claim(free: number): Promise<ClaimedTask[]> {
+    const waitMs = this.options.claimWaitMs ?? 25_000;
+    const options = { timeoutMs: waitMs + 10_000, signal: this.stopping.signal };
+    if (!this.batches()) {
+      const one = await this.client.request<ClaimedTask | undefined>('POST', '/tasks/claim', {
+        ...options,
+        body: { executorId: this.executorId, waitMs },
+      });
+      return one ? [one] : [];
+    }
+    const answer = await this.client.request<ClaimBatchResponse | undefined>(
+      'POST',
+      '/tasks/claim',
+      { ...options, body: { executorId: this.executorId, waitMs, max: Math.max(1, free) } },
+    );
+    return answer?.tasks ?? [];
+  }
+
   private async complete(
     run: TaskRun,
     req: Omit<CompleteRequest, 'leaseId' | 'fencingToken'>,
   ): Promise<void> {
     await run.flush();
+    const body: CompleteRequest = {
+      ...run.lease,
+      ...req,
+      ...(req.error ? { error: this.redact(req.error) } : {}),
+    };
+    if (this.batches()) {
+      await this.completions.complete(run.task.taskId, body);
+      return;
+    }
     await (this.taskClient ?? this.client).request('POST', `/tasks/${run.task.taskId}/complete`, {
-      body: { ...run.lease, ...req, ...(req.error ? { error: this.redact(req.error) } : {}) },
+      body,
       idempotent: true,
     });
   }

@@ -46,6 +46,11 @@ export interface ClaimRequest {
   executorId: string;
   /** Longest wait, ms (the cloud caps it). */
   waitMs?: number;
+  /**
+   * Protocol 1.1: take up to this many tasks at once (1 to 100; the
+   * executor's free slots). With it, the answer is a {@link ClaimBatchResponse}.
+   */
+  max?: number;
 }
 
 /** What a task asks for. `evaluate`: batches of one model in a run; `apply_plan`: a whole plan. */
@@ -81,6 +86,11 @@ export interface ClaimedTask {
 
 /** A claim answers 200 with a task, or 204 when none came within the wait. */
 export type ClaimResponse = ClaimedTask;
+
+/** A claim with `max` answers 200 with one task or more, or 204 when none came. */
+export interface ClaimBatchResponse {
+  tasks: ClaimedTask[];
+}
 
 export interface HeartbeatRequest {
   leaseId: string;
@@ -120,6 +130,19 @@ export interface CompleteRequest {
   error?: string;
   /** Retrying may help (a lost connection) or not (a SQL error in the model). */
   retryable?: boolean;
+}
+
+/** Protocol 1.1: several completions in one request (`POST /tasks/complete`). */
+export interface CompleteBatchRequest {
+  items: Array<CompleteRequest & { taskId: string }>;
+}
+
+/** One answer per item, in order: the item's CompleteResponse, or its refusal. */
+export interface CompleteBatchResponse {
+  results: Array<
+    | ({ taskId: string } & CompleteResponse)
+    | { taskId: string; error: { code: string; message: string } }
+  >;
 }
 
 /** The error body of every protocol refusal. */

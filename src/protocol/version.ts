@@ -2,4 +2,15 @@
  * The executor protocol's version. The cloud accepts executors whose major
  * version equals its own and whose minor version is not newer than its own.
  */
-export const PROTOCOL_VERSION = { major: 1, minor: 0 } as const;
+export const PROTOCOL_VERSION = { major: 1, minor: 1 } as const;
+
+/**
+ * What each minor version adds (an executor uses it only when the cloud's
+ * version, answered at registration, has it):
+ * - 1.1: claims of several tasks (`max`) and batched completions
+ *   (`POST /tasks/complete`).
+ */
+export function supportsBatches(cloudProtocolVersion: string): boolean {
+  const [major, minor] = cloudProtocolVersion.split('.').map(Number);
+  return major === 1 && minor !== undefined && minor >= 1;
+}

@@ -182,6 +182,12 @@ function matrix(planId: string): MatrixRoute[] {
       allowed: EXECUTOR,
     },
     { method: 'POST', path: '/tasks/no-task/release', body: lease, allowed: EXECUTOR },
+    {
+      method: 'POST',
+      path: '/tasks/complete',
+      body: { items: [{ taskId: 'no-task', ...lease, status: 'succeeded' }] },
+      allowed: EXECUTOR,
+    },
     // plans
     {
       method: 'POST',

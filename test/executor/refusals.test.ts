@@ -20,6 +20,7 @@ import { startTestCloud } from '../helpers/cloud.js';
 import { createTestDatabase } from '../helpers/postgres.js';
 import { storeTargets } from '../helpers/stores.js';
 import { cloudClient, DAY, freePort, runCli, submitPlan } from './hybrid-fixtures.js';
+import { PROTOCOL_VERSION } from '../../src/protocol/version.js';
 
 const targets = await storeTargets();
 const sqlite = targets.find((t) => t.kind === 'sqlite')!;
@@ -177,7 +178,11 @@ describe('executors that cannot work', () => {
     assert.equal(result.code, 1);
     const errors = result.stderr.filter((l) => l.startsWith('Error:'));
     assert.equal(errors.length, 1, result.stderr.join('\n'));
-    assert.match(errors[0]!, /protocol 2\.0 does not work with this cloud's protocol 1\.0/);
+    const cloudVersion = `${PROTOCOL_VERSION.major}\\.${PROTOCOL_VERSION.minor}`;
+    assert.match(
+      errors[0]!,
+      new RegExp(`protocol 2\\.0 does not work with this cloud's protocol ${cloudVersion}`),
+    );
     assert.match(errors[0]!, /upgrade the cloud/);
     // --check says the same, in its protocol line.
     const check = await runCli(['executor', 'run', '--check'], env);

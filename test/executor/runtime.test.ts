@@ -124,6 +124,58 @@ for (const target of targets) {
         plan.snapshots.filter((s) => s.name.includes('incremental_model')),
       );
       assert.deepEqual(intervals[0]!.intervals, [[Date.UTC(2020, 0, 1), JAN_10 + DAY]]);
+
+      // Two more days, each run by a long-running executor with free slots: one
+      // speaking protocol 1.1 (claims of several tasks, completions together),
+      // one announcing 1.0 (a task per claim, a completion per request).
+      for (const announced of [undefined, '1.0']) {
+        now += DAY;
+        const day = await tick(cloud.server.ctx, now);
+        assert.equal(day.created.length, 1);
+        const worker = new Executor({
+          kind: 'run',
+          env: {
+            ...executorEnv,
+            TCLOUD_CONCURRENCY: '4',
+            ...(announced ? { TCLOUD_PROTOCOL_VERSION: announced } : {}),
+          },
+          claimWaitMs: 200,
+          log: (l) => lines.push(l),
+        });
+        const running = worker.run();
+        const until = performance.now() + 20_000;
+        for (;;) {
+          const open = await cloud.server.ctx.store.db
+            .selectFrom('tasks')
+            .select(['id', 'status', 'model', 'not_before_ts', 'executor_id', 'error'])
+            .where('queue', '=', 'run')
+            .where('status', 'in', ['waiting', 'pending', 'claimed'])
+            .execute();
+          if (open.length === 0) break;
+          assert.ok(
+            performance.now() < until,
+            `run tasks still open: ${JSON.stringify(open)} now=${now} ${lines.join('\n')}`,
+          );
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        worker.drain();
+        await running;
+        // The long poll the drain cut short ends in the cloud within its 200 ms wait;
+        // a task queued before that could go to it, and wait for its lease to expire.
+        await new Promise((r) => setTimeout(r, 300));
+        assert.ok(worker.stats.completed >= 1, lines.join('\n'));
+        assert.equal(worker.stats.failed, 0, lines.join('\n'));
+      }
+      const later = await state.getIntervals(
+        plan.snapshots.filter((s) => s.name.includes('incremental_model')),
+      );
+      assert.deepEqual(later[0]!.intervals, [[Date.UTC(2020, 0, 1), JAN_10 + 3 * DAY]]);
+      const failed = await cloud.server.ctx.store.db
+        .selectFrom('tasks')
+        .select('id')
+        .where('status', '!=', 'succeeded')
+        .execute();
+      assert.deepEqual(failed, []);
     });
   });
 }

@@ -268,8 +268,10 @@ async function unclaim(ctx: CloudContext, projectId: string, claim: ClaimResult)
   if (Number(res.numUpdatedRows) > 0) announceTasks(ctx, projectId, [claim.queue]);
 }
 
-/** Most claimers served by one claim statement. */
-const MAX_CLAIM_BATCH = 100;
+/** Most tasks one claim request takes. */
+export const MAX_CLAIM_PER_REQUEST = 100;
+/** Most tasks claimed by one claim statement (for all the claimers it serves). */
+const MAX_CLAIM_BATCH = 512;
 
 /**
  * Claims run-queue tasks for several claimers in one transaction (see
@@ -351,6 +353,8 @@ async function claimBatch(
 
 interface Claimer {
   executorId: string;
+  /** Most tasks this claim takes (the executor's free slots). */
+  max: number;
   signal: AbortSignal | undefined;
   /** The wait is over: answer after the look under way (or the first one). */
   expired: boolean;
@@ -360,7 +364,7 @@ interface Claimer {
   seen: boolean;
   done: boolean;
   /** Answers the claim (with the error of its look, when that failed). */
-  finish(claim: ClaimResult | undefined, error?: unknown): void;
+  finish(claims: ClaimResult[], error?: unknown): void;
 }
 
 /**
@@ -385,29 +389,31 @@ class ClaimDispatcher {
 
   claim(
     executorId: string,
+    max: number,
     waitMs: number,
     signal: AbortSignal | undefined,
-  ): Promise<ClaimResult | undefined> {
+  ): Promise<ClaimResult[]> {
     return new Promise((resolve, reject) => {
       const onEnd = () => {
         claimer.expired = true;
-        if (claimer.looked && !claimer.inFlight) claimer.finish(undefined);
+        if (claimer.looked && !claimer.inFlight) claimer.finish([]);
       };
       const deadline = setTimeout(onEnd, Math.max(0, waitMs));
       const claimer: Claimer = {
         executorId,
+        max: Math.max(1, Math.min(MAX_CLAIM_PER_REQUEST, Math.floor(max))),
         signal,
         expired: false,
         looked: false,
         inFlight: false,
         seen: false,
         done: false,
-        finish: (claim, error) => {
+        finish: (claims, error) => {
           if (claimer.done) return;
           claimer.done = true;
           clearTimeout(deadline);
           signal?.removeEventListener('abort', onEnd);
-          if (error === undefined) resolve(claim);
+          if (error === undefined) resolve(claims);
           else reject(error);
         },
       };
@@ -441,7 +447,14 @@ class ClaimDispatcher {
         const woken = this.woken;
         this.woken = false;
         this.waiting = this.waiting.filter((c) => !c.done);
-        const batch = this.waiting.slice(0, MAX_CLAIM_BATCH);
+        // One slot per task a claimer may take, claimers in arrival order.
+        const batch: Claimer[] = [];
+        const slots: Claimer[] = [];
+        for (const c of this.waiting) {
+          if (slots.length + c.max > MAX_CLAIM_BATCH && batch.length > 0) break;
+          batch.push(c);
+          for (let k = 0; k < c.max; k++) slots.push(c);
+        }
         if (batch.length === 0) break;
         for (const c of batch) c.inFlight = true;
         let claims: Array<ClaimResult | undefined>;
@@ -451,27 +464,35 @@ class ClaimDispatcher {
             this.ctx,
             this.projectId,
             this.queue,
-            batch.map((c) => c.executorId),
+            slots.map((c) => c.executorId),
             batch.filter((c) => !c.seen).map((c) => c.executorId),
           );
         } catch (err) {
           // The store failed: these claims answer with its error, as a lone claim would.
-          for (const c of batch) c.finish(undefined, err);
+          for (const c of batch) c.finish([], err);
           continue;
         }
+        const got = new Map<Claimer, ClaimResult[]>();
         let served = 0;
-        const settled: Array<[Claimer, ClaimResult | undefined]> = [];
-        batch.forEach((c, i) => {
+        slots.forEach((c, i) => {
+          const claim = claims[i];
+          if (!claim) return;
+          served++;
+          const mine = got.get(c);
+          if (mine) mine.push(claim);
+          else got.set(c, [claim]);
+        });
+        const settled: Array<[Claimer, ClaimResult[]]> = [];
+        for (const c of batch) {
           c.looked = true;
           c.seen = true;
-          const claim = claims[i];
-          if (claim) served++;
-          if (claim || c.expired || c.done) settled.push([c, claim]);
+          const mine = got.get(c) ?? [];
+          if (mine.length > 0 || c.expired || c.done) settled.push([c, mine]);
           else c.inFlight = false;
-        });
+        }
         const leaving = new Set(settled.map(([c]) => c));
         this.waiting = this.waiting.filter((c) => !leaving.has(c));
-        for (const [c, claim] of settled) void this.answer(c, claim);
+        for (const [c, mine] of settled) void this.answer(c, mine);
         if (served > 0 && this.waiting.length > 0) this.again = true;
         if (served === 0 && woken && this.waiting.length > 0) retrySoon = true;
       } while (this.again);
@@ -481,21 +502,23 @@ class ClaimDispatcher {
     }
   }
 
-  /** Hands a claim to its claimer, or back to the queue when the caller went away. */
-  private async answer(c: Claimer, claim: ClaimResult | undefined): Promise<void> {
-    if (claim && (c.done || c.signal?.aborted)) {
-      c.finish(undefined);
-      try {
-        await unclaim(this.ctx, this.projectId, claim);
-      } catch (err) {
-        this.ctx.log.warn('could not hand back an unwanted claim', {
-          taskId: claim.taskId,
-          error: err instanceof Error ? err.message : String(err),
-        });
+  /** Hands claims to their claimer, or back to the queue when the caller went away. */
+  private async answer(c: Claimer, claims: ClaimResult[]): Promise<void> {
+    if (claims.length > 0 && (c.done || c.signal?.aborted)) {
+      c.finish([]);
+      for (const claim of claims) {
+        try {
+          await unclaim(this.ctx, this.projectId, claim);
+        } catch (err) {
+          this.ctx.log.warn('could not hand back an unwanted claim', {
+            taskId: claim.taskId,
+            error: err instanceof Error ? err.message : String(err),
+          });
+        }
       }
       return;
     }
-    c.finish(claim);
+    c.finish(claims);
   }
 
   private schedule(ms: number): void {
@@ -540,11 +563,13 @@ const dispatchersOf = perKey((ctx: CloudContext) => {
 /**
  * A claim that waits: claims at once when it can, otherwise waits up to
  * `waitMs` for a task (woken by `task.queued` / `task.ready` of the queue,
- * and looking again every {@link CLAIM_RECHECK_MS}). Undefined when the wait
- * ends with nothing, or when `signal` aborts (the caller went away; a task
- * claimed for it meanwhile goes back to the queue). The executor is marked
- * seen with the task it gets, or when its first look found nothing.
- * Concurrent claims of a queue share their looks (see {@link ClaimDispatcher}).
+ * and looking again every {@link CLAIM_RECHECK_MS}). Answers with up to
+ * `max` tasks (1 to {@link MAX_CLAIM_PER_REQUEST}) as soon as it has one; none
+ * when the wait ends with nothing, or when `signal` aborts (the caller went
+ * away; tasks claimed for it meanwhile go back to the queue). The executor
+ * is marked seen with the tasks it gets, or when its first look found
+ * nothing. Concurrent claims of a queue share their looks (see
+ * {@link ClaimDispatcher}).
  */
 export function waitAndClaim(
   ctx: CloudContext,
@@ -553,7 +578,8 @@ export function waitAndClaim(
   queue: TaskQueue,
   waitMs: number,
   signal?: AbortSignal,
-): Promise<ClaimResult | undefined> {
-  if (signal?.aborted) return Promise.resolve(undefined);
-  return dispatchersOf(ctx).get(projectId, queue).claim(executorId, waitMs, signal);
+  max = 1,
+): Promise<ClaimResult[]> {
+  if (signal?.aborted) return Promise.resolve([]);
+  return dispatchersOf(ctx).get(projectId, queue).claim(executorId, max, waitMs, signal);
 }

@@ -1,11 +1,15 @@
 /**
  * The executor-facing task API, under `<project>/api` (executor role):
  *
- * - `POST /tasks/claim` `{executorId, waitMs?}`: a long poll for the next task
- *   of the executor's queue; 200 with a ClaimedTask, 204 when none came.
+ * - `POST /tasks/claim` `{executorId, waitMs?, max?}`: a long poll for the
+ *   next task of the executor's queue; 200 with a ClaimedTask (with `max`:
+ *   `{tasks: [...]}`, one task or up to `max`), 204 when none came.
  * - `POST /tasks/:id/heartbeat` `{leaseId, fencingToken}`: renews the lease.
  * - `POST /tasks/:id/progress` ProgressReport: log lines and evaluations.
  * - `POST /tasks/:id/complete` CompleteRequest: the final status.
+ * - `POST /tasks/complete` `{items: [{taskId, ...CompleteRequest}]}`: several
+ *   at once; one result per item, a refused item (`{taskId, error}`) does
+ *   not stop the others.
  * - `POST /tasks/:id/release` `{leaseId, fencingToken}`: hands the task back.
  *
  * Every write presents the lease; a stale one is refused with 409
@@ -18,10 +22,10 @@ import type { Store } from '../store/database.js';
 import type { ExecutorKind } from '../../protocol/messages.js';
 import { findExecutor } from '../executors/executor-registry.js';
 import type { RouteModule } from '../http/app.js';
-import { notFound } from '../http/api-error.js';
+import { ApiError, notFound } from '../http/api-error.js';
 import { readJson } from '../http/json-body.js';
 import { requirePermission, type CloudEnv } from '../http/project-scope.js';
-import { claimedTaskJson, waitAndClaim } from './claim.js';
+import { claimedTaskJson, MAX_CLAIM_PER_REQUEST, waitAndClaim } from './claim.js';
 import { completeTask, recordProgress } from './completion.js';
 import { releaseTask, renewLease } from './leases.js';
 import { perKey } from './coalescer.js';
@@ -43,6 +47,7 @@ const leaseFields = {
 export const ClaimBody = z.strictObject({
   executorId: id,
   waitMs: z.number().int().min(0).max(3_600_000).optional(),
+  max: z.number().int().min(1).max(MAX_CLAIM_PER_REQUEST).optional(),
 });
 
 export const LeaseBody = z.strictObject(leaseFields);
@@ -82,11 +87,23 @@ export const ProgressBody = z.strictObject({
   progress: z.record(z.string().max(200), z.unknown()).optional(),
 });
 
-export const CompleteBody = z.strictObject({
+const completeFields = {
   ...leaseFields,
   status: z.enum(['succeeded', 'failed']),
   error: z.string().max(MAX_TEXT).optional(),
   retryable: z.boolean().optional(),
+};
+
+export const CompleteBody = z.strictObject(completeFields);
+
+/** Most completions in one batched request. */
+const MAX_COMPLETIONS = 1_000;
+
+export const CompleteBatchBody = z.strictObject({
+  items: z
+    .array(z.strictObject({ taskId: id, ...completeFields }))
+    .min(1)
+    .max(MAX_COMPLETIONS),
 });
 
 /**
@@ -127,16 +144,42 @@ export const taskRoutes: RouteModule = {
       const projectId = c.get('project').id;
       const executor = await executorOf(ctx, projectId, body.executorId);
       const waitMs = Math.min(body.waitMs ?? ctx.settings.claimWaitMs, ctx.settings.claimWaitMs);
-      const claim = await waitAndClaim(
+      const claims = await waitAndClaim(
         ctx,
         projectId,
         executor.id,
         executor.kind,
         waitMs,
         c.req.raw.signal,
+        body.max ?? 1,
       );
-      if (!claim) return c.body(null, 204);
-      return c.body(claimedTaskJson(claim), 200, { 'content-type': 'application/json' });
+      if (claims.length === 0) return c.body(null, 204);
+      const json =
+        body.max === undefined
+          ? claimedTaskJson(claims[0]!)
+          : `{"tasks":[${claims.map(claimedTaskJson).join(',')}]}`;
+      return c.body(json, 200, { 'content-type': 'application/json' });
+    });
+
+    app.post('/tasks/complete', async (c) => {
+      requirePermission(c, 'executor');
+      const body = await readJson(c, CompleteBatchBody);
+      const projectId = c.get('project').id;
+      // Together, so that the succeeded ones share one store transaction.
+      const outcomes = await Promise.allSettled(
+        body.items.map(({ taskId: task, ...request }) =>
+          completeTask(ctx, projectId, task, request),
+        ),
+      );
+      const results = outcomes.map((o, i) => {
+        const taskId = body.items[i]!.taskId;
+        if (o.status === 'fulfilled') return { taskId, ...o.value };
+        if (o.reason instanceof ApiError) {
+          return { taskId, error: { code: o.reason.code, message: o.reason.message } };
+        }
+        throw o.reason;
+      });
+      return c.json({ results });
     });
 
     app.post('/tasks/:id/heartbeat', async (c) => {

@@ -24,7 +24,8 @@ for (const target of targets) {
       const res = await cloud.post('/executors/register', good);
       assert.equal(res.status, 201);
       assert.equal(typeof res.body.executorId, 'string');
-      assert.equal(res.body.protocolVersion, '1.0');
+      // The cloud answers its own version; an executor of an older minor version is welcome.
+      assert.equal(res.body.protocolVersion, '1.1');
       assert.equal(res.body.leaseTtlMs, 30_000);
       assert.ok(res.body.heartbeatIntervalMs < res.body.leaseTtlMs);
 
@@ -69,11 +70,11 @@ for (const target of targets) {
       assert.equal(newer.status, 409);
       assert.equal(newer.body.error.code, 'protocol_version');
       assert.match(newer.body.error.message, /2\.0/);
-      assert.match(newer.body.error.message, /1\.0/);
+      assert.match(newer.body.error.message, /1\.1/);
       assert.match(newer.body.error.message, /upgrade the cloud/);
       const newerMinor = await cloud.post('/executors/register', {
         ...good,
-        protocolVersion: '1.1',
+        protocolVersion: '1.2',
       });
       assert.equal(newerMinor.status, 409);
       assert.match(newerMinor.body.error.message, /upgrade the cloud/);

@@ -69,6 +69,40 @@ for (const target of targets) {
         [`/tasks/${id}/complete`, [lease], 400],
         [`/tasks/${encodeURIComponent(SQLISH)}/complete`, { ...lease, status: 'succeeded' }, 404],
         [`/tasks/no-such-task/complete`, { ...lease, status: 'succeeded' }, 409],
+        ['/tasks/claim', { executorId: executor, max: 0 }, 400],
+        ['/tasks/claim', { executorId: executor, max: 101 }, 400],
+        ['/tasks/claim', { executorId: executor, max: 2.5 }, 400],
+        ['/tasks/claim', { executorId: executor, max: '3' }, 400],
+        ['/tasks/complete', {}, 400],
+        ['/tasks/complete', { items: [] }, 400],
+        ['/tasks/complete', { items: 'all' }, 400],
+        ['/tasks/complete', [{ taskId: id, ...lease, status: 'succeeded' }], 400],
+        ['/tasks/complete', { items: [{ ...lease, status: 'succeeded' }] }, 400],
+        ['/tasks/complete', { items: [{ taskId: SQLISH, ...lease, status: 'succeeded' }] }, 400],
+        ['/tasks/complete', { items: [{ taskId: id, ...lease, status: 'done' }] }, 400],
+        ['/tasks/complete', { items: [{ taskId: id, ...lease, status: 'succeeded', x: 1 }] }, 400],
+        ['/tasks/complete', { items: [{ taskId: id, ...lease, status: 'succeeded' }], x: 1 }, 400],
+        [
+          '/tasks/complete',
+          {
+            items: Array.from({ length: 1_001 }, () => ({
+              taskId: id,
+              ...lease,
+              status: 'failed',
+            })),
+          },
+          400,
+        ],
+        [
+          '/tasks/complete',
+          {
+            items: [
+              { taskId: id, ...lease, status: 'succeeded' },
+              { taskId: id, ...lease, fencingToken: -1, status: 'succeeded' },
+            ],
+          },
+          400,
+        ],
       ];
       for (const [path, body, status] of cases) {
         const res = await cloud.post(path, body);
@@ -76,7 +110,12 @@ for (const target of targets) {
         assert.equal(typeof res.body.error.message, 'string');
         assert.ok(!res.body.error.message.includes('\n'));
       }
-      for (const path of ['/tasks/claim', `/tasks/${id}/progress`, `/tasks/${id}/complete`]) {
+      for (const path of [
+        '/tasks/claim',
+        `/tasks/${id}/progress`,
+        `/tasks/${id}/complete`,
+        '/tasks/complete',
+      ]) {
         const malformed = await cloud.api(path, {
           method: 'POST',
           body: '{"leaseId": ',
