@@ -1,12 +1,18 @@
 #!/usr/bin/env node
 // Pictures of the web UI for the README: starts a cloud on a temporary
 // SQLite store, applies the starter project to prod, lets two weeks of
-// daily runs happen (the cloud's clock moved a day at a time), plans a dev
-// environment, then logs in with Chromium and saves a PNG of every page
-// into docs/images/. Build first (npm run build).
+// daily runs happen (the clock moved a day at a time), plans a dev
+// environment with one model changed, then logs in with Chromium and saves
+// a PNG of every page into docs/images/. Build first (npm run build).
+//
+// The clock starts 13 days ago and catches up with the real one by the
+// time the pictures are taken. It moves the whole process, executors
+// included, so every time and duration on the pages comes from one clock.
 //
 //   node scripts/screenshots.mjs [output folder]
-import { mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -17,6 +23,7 @@ mkdirSync(out, { recursive: true });
 const {
   addUiUser,
   applyStarterPlan,
+  changeFullModel,
   launchBrowser,
   logIn,
   runNextDay,
@@ -24,12 +31,30 @@ const {
   startUiCloud,
 } = await import(fixture);
 
+const { MASTER_KEY_ENV, decodeMasterKey } = await import(
+  join(root, 'dist', 'src', 'cloud', 'connections', 'master-key.js')
+);
+
 const DAY = 86_400_000;
 const DAYS = 13;
-const today = Math.floor(Date.now() / DAY) * DAY;
 
-const ui = await startUiCloud({ start: today - DAYS * DAY + 3_600_000 });
+const connectionsDir = mkdtempSync(join(tmpdir(), 'tideline-shots-'));
+const ui = await startUiCloud({
+  start: Date.now() - DAYS * DAY,
+  wholeProcess: true,
+  connections: {
+    masterKey: decodeMasterKey(MASTER_KEY_ENV, randomBytes(32).toString('base64')),
+    dataDir: connectionsDir,
+  },
+});
+// A connection of the standard deployment, for the settings page.
+await ui.cloud.api('/connections/warehouse', {
+  method: 'PUT',
+  body: { yaml: 'type: duckdb\ndatabase: warehouse.db\n' },
+});
 await addUiUser(ui, 'ada', 'admin');
+await addUiUser(ui, 'dan', 'developer');
+await addUiUser(ui, 'vera', 'viewer');
 console.log('applying the starter project to prod…');
 const prodPlan = await applyStarterPlan(ui, 'prod', 'apply-executor-1');
 const runs = [];
@@ -37,7 +62,9 @@ for (let day = 1; day <= DAYS; day++) {
   runs.push(...(await runNextDay(ui, 'run-executor-1')));
 }
 console.log(`${runs.length} scheduled runs done`);
-await applyStarterPlan(ui, 'dev', 'apply-executor-1');
+// dev differs from prod: full_model gains a column.
+changeFullModel(ui);
+const devPlan = await applyStarterPlan(ui, 'dev', 'apply-executor-1');
 const executors = [
   startExecutor(ui, 'run', 'run-executor-1'),
   startExecutor(ui, 'apply', 'apply-executor-1'),
@@ -49,6 +76,7 @@ try {
   const context = await browser.newContext({
     viewport: { width: 1280, height: 860 },
     timezoneId: 'UTC',
+    reducedMotion: 'reduce',
     colorScheme: 'light',
   });
   const page = await context.newPage();
@@ -68,11 +96,12 @@ try {
   await shoot('environments', '/environments', 'Environments');
   await shoot('environment', '/environments/dev', /Environment dev/);
   await shoot('plan', `/plans/${encodeURIComponent(prodPlan)}`, /^Plan /);
+  await shoot('plan-dev', `/plans/${encodeURIComponent(devPlan)}`, /^Plan /);
   await shoot('run', `/runs/${encodeURIComponent(runs[runs.length - 1])}`, /^Run /);
   await shoot(
     'model',
-    `/models/prod/${encodeURIComponent('"db"."sqlmesh_example"."incremental_model"')}`,
-    /Model sqlmesh_example\.incremental_model/,
+    `/models/dev/${encodeURIComponent('"db"."sqlmesh_example"."full_model"')}`,
+    /Model sqlmesh_example\.full_model/,
   );
   await shoot('executors', '/executors', 'Executors');
   await shoot('settings', '/settings', 'Settings');
@@ -82,4 +111,6 @@ try {
   await Promise.all(executors.map((e) => e.stop()));
   // The helpers' own clean-ups run once nothing keeps the process alive.
   await ui.cloud.server.close();
+  ui.clock.restore();
+  rmSync(connectionsDir, { recursive: true, force: true });
 }

@@ -3,13 +3,18 @@
  * real cloud over a SQLite store, users to log in as, in-process executors,
  * the starter project planned and applied through the cloud, and Chromium.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { addUser } from '../../src/cloud/auth/users.js';
 import type { CloudClock } from '../../src/cloud/context.js';
+import {
+  connectionRoutes,
+  createConnectionRoutes,
+  type ConnectionRoutesOptions,
+} from '../../src/cloud/connections/connection-routes.js';
 import { ALL_ROUTES } from '../../src/cloud/routes.js';
 import { refreshRun } from '../../src/cloud/scheduler/runs.js';
 import { tick } from '../../src/cloud/scheduler/scheduler.js';
@@ -41,20 +46,32 @@ export function sqliteTarget(): StoreTarget {
   return { kind: 'sqlite', newUrl: async () => `sqlite:${join(dir, `store-${++n}.db`)}` };
 }
 
+/** The process's own clock, before any {@link MovableClock} moved it. */
+const realNow = Date.now.bind(Date);
+
 /**
  * A clock that runs at real speed from `start` (so durations are real) and
  * can be moved forward by whole steps (to reach the next cron boundary).
+ *
+ * With `wholeProcess`, `Date.now()` of the whole process follows it too, so
+ * the in-process executors (which stamp plan and evaluation times with
+ * `Date.now()`) and the cloud tell the same time, and every duration is
+ * measured on one clock. `restore()` gives the process its clock back.
  */
 export class MovableClock implements CloudClock {
   private offset: number;
-  constructor(start: number) {
-    this.offset = start - Date.now();
+  constructor(start: number, options: { wholeProcess?: boolean } = {}) {
+    this.offset = start - realNow();
+    if (options.wholeProcess) Date.now = () => realNow() + this.offset;
   }
   now(): number {
-    return Date.now() + this.offset;
+    return realNow() + this.offset;
   }
   advance(ms: number): void {
     this.offset += ms;
+  }
+  restore(): void {
+    Date.now = realNow;
   }
 }
 
@@ -67,10 +84,24 @@ export interface UiCloud {
   uiUrl: string;
 }
 
+export interface UiCloudOptions {
+  /** The cloud clock's time at start. */
+  start: number;
+  /** Move the whole process's `Date.now()` with the cloud's clock (see {@link MovableClock}). */
+  wholeProcess?: boolean;
+  /** Serve the connections API with these options (a master key, where DuckDB files go). */
+  connections?: ConnectionRoutesOptions;
+}
+
 /** A cloud serving every route (the UI's included), without background loops. */
-export async function startUiCloud(options: { start: number }): Promise<UiCloud> {
-  const clock = new MovableClock(options.start);
-  const routes = ALL_ROUTES.includes(webRoutes) ? ALL_ROUTES : [...ALL_ROUTES, webRoutes];
+export async function startUiCloud(options: UiCloudOptions): Promise<UiCloud> {
+  const clock = new MovableClock(options.start, { wholeProcess: options.wholeProcess === true });
+  if (options.wholeProcess) after(() => clock.restore());
+  let routes = ALL_ROUTES.includes(webRoutes) ? ALL_ROUTES : [...ALL_ROUTES, webRoutes];
+  if (options.connections) {
+    const own = createConnectionRoutes(options.connections);
+    routes = routes.map((r) => (r === connectionRoutes ? own : r));
+  }
   const cloud = await startTestCloud(sqliteTarget(), { clock, routes, services: [] });
   const dir = tempDir('tideline-ui-');
   return { cloud, clock, dir, uiUrl: `${cloud.projectUrl}/` };
@@ -162,6 +193,18 @@ export async function submitStarterPlan(ui: UiCloud, environment: string): Promi
   const plan = await buildPlan({ environment, snapshots, state: new HttpStateSync(admin), now });
   const submitted = await admin.request<{ planId: string }>('POST', '/plans', { body: { plan } });
   return submitted.planId;
+}
+
+/** Changes the starter project's full_model (a new column), so the next plan modifies it directly. */
+export function changeFullModel(ui: UiCloud): void {
+  const file = join(ui.dir, 'project', 'models', 'full_model.sql');
+  const before = readFileSync(file, 'utf8');
+  const after = before.replace(
+    'COUNT(DISTINCT id) AS num_orders',
+    'COUNT(DISTINCT id) AS num_orders,\n  MAX(event_date) AS last_order_date',
+  );
+  if (after === before) throw new Error(`${file}: the column to follow was not found`);
+  writeFileSync(file, after);
 }
 
 /** Plans `environment` and applies it with an in-process apply executor. */

@@ -1,8 +1,10 @@
 /**
  * The web UI in Chromium against a real cloud: logging in, the executors
- * page, a plan's model executions, pausing and resuming an environment,
- * creating and revoking an OAuth client (its secret shown once), and a
- * viewer who sees no buttons the server would refuse.
+ * page, a plan's model executions and who submitted it, pausing and
+ * resuming an environment, creating and revoking an OAuth client (its
+ * secret shown once), a viewer who sees no buttons the server would
+ * refuse, the activity feed's filters and pages, logs filtered by level
+ * and marked incomplete, and times in UTC or local time.
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
@@ -143,6 +145,15 @@ describe('the web UI', () => {
       const progress = await ui.cloud.api(`/plans/${planId}/progress`);
       const rows = await executions.locator('tbody tr').count();
       assert.equal(rows, Math.min(25, progress.body.evaluations.length));
+      // Every model of the new environment got its view, once the apply succeeded.
+      const views = page.getByRole('table', { name: 'View updates' }).locator('tbody tr');
+      assert.equal(await views.count(), 3);
+      for (const row of await views.all()) {
+        assert.match((await row.textContent()) ?? '', /view created.*updated$/);
+      }
+      // Submitted by the admin client that sent the plan, not the executor that applied it.
+      const submittedBy = page.locator('dt', { hasText: 'Submitted by' }).locator('+ dd');
+      assert.equal(await submittedBy.textContent(), `client:${ui.cloud.clients.admin.clientId}`);
       // A model link leads to the model's page with its definition.
       await executions.getByRole('link', { name: 'sqlmesh_example.full_model' }).first().click();
       await page
@@ -232,6 +243,188 @@ describe('the web UI', () => {
       // The only buttons left are the time zone switch and logging out.
       const buttons = await page.getByRole('button').allTextContents();
       assert.deepEqual(buttons.sort(), ['Local', 'Log out', 'UTC']);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("draws the plan in Home's two-week chart: details on hover, its page on click", async () => {
+    const { context, page } = await newPage();
+    try {
+      await logIn(page, ui, 'ada');
+      const chart = page.getByRole('region', { name: 'Last two weeks' });
+      // The two weeks end at the cloud's time (January 2020 here), not the browser's.
+      const bar = chart.getByRole('link', { name: new RegExp(`^Plan ${planId} — ✓ succeeded`) });
+      await bar.hover();
+      await chart.locator('.chart-detail', { hasText: `Plan ${planId}` }).waitFor();
+      await bar.click();
+      await page.getByRole('heading', { level: 1, name: new RegExp(`^Plan ${planId}`) }).waitFor();
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('pages the activity feed and filters it by type and environment', async () => {
+    // Twenty pause changes of prod make the feed longer than a page (15 items).
+    for (let i = 0; i < 10; i++) {
+      await ui.cloud.api('/environments/prod/pause', { method: 'POST', body: {} });
+      await ui.cloud.api('/environments/prod/pause', { method: 'DELETE' });
+    }
+    const all = await ui.cloud.api('/activity?limit=500');
+    const total = all.body.activity.length as number;
+    assert.ok(total > 15 && total <= 30, String(total));
+    const { context, page } = await newPage();
+    try {
+      await logIn(page, ui, 'ada');
+      const feed = page.getByRole('region', { name: 'Recent activity' });
+      const rows = feed.getByRole('table', { name: 'Recent activity' }).locator('tbody tr');
+      await feed.getByText('Page 1: 15 items; older ones follow.').waitFor();
+      assert.equal(await rows.count(), 15);
+      // The newest item comes first: the last resume.
+      assert.match((await rows.first().textContent()) ?? '', /^Resume/);
+
+      await feed.getByRole('button', { name: 'Older →' }).click();
+      await feed.getByText(`Page 2: ${total - 15} items.`).waitFor();
+      assert.equal(await rows.count(), total - 15);
+      assert.equal(await feed.getByRole('button', { name: 'Older →' }).isDisabled(), true);
+      // The plan, older than every pause, is on the second page.
+      assert.equal(await rows.filter({ hasText: `Plan ${planId.slice(0, 8)}` }).count(), 1);
+      await feed.getByRole('button', { name: '← Newer' }).click();
+      await feed.getByText('Page 1: 15 items; older ones follow.').waitFor();
+
+      await feed.getByLabel('Show').selectOption('plan');
+      await feed.getByText('Page 1: 1 item.').waitFor();
+      assert.match((await rows.first().textContent()) ?? '', /succeeded/);
+      // Pauses and resumes: 20 of them, so a full page and more.
+      await feed.getByLabel('Show').selectOption('pause');
+      await feed.getByText('Page 1: 15 items; older ones follow.').waitFor();
+      assert.deepEqual(
+        [...new Set(await rows.locator('td:first-child').allTextContents())].sort(),
+        ['Pause', 'Resume'],
+      );
+      await feed.getByLabel('Environment').selectOption('prod');
+      await feed.getByText('Page 1: 15 items; older ones follow.').waitFor();
+      await feed.getByLabel('Show').selectOption('run');
+      await feed.getByText('Nothing matches these filters.').waitFor();
+      // Client changes belong to no environment.
+      await feed.getByLabel('Environment').selectOption('');
+      await feed.getByLabel('Show').selectOption('client');
+      await feed.getByText(/^Page 1: [1-9] items?\.$/).waitFor();
+      await feed.getByLabel('Environment').selectOption('prod');
+      await feed.getByLabel('Show').selectOption('client');
+      await feed.getByText('Nothing matches these filters.').waitFor();
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("filters a plan's log by level and says when lines are missing", async () => {
+    const db = ui.cloud.server.ctx.store.db;
+    const { created_ts: submitted } = await db
+      .selectFrom('plans')
+      .select('created_ts')
+      .where('id', '=', planId)
+      .executeTakeFirstOrThrow();
+    const line = (level: string, message: string) => ({
+      project_id: ui.cloud.projectId,
+      task_id: null,
+      run_id: null,
+      plan_id: planId,
+      executor_id: null,
+      level,
+      message,
+      ts: Number(submitted) + 1,
+    });
+    await db
+      .insertInto('logs')
+      .values([
+        line('debug', 'a debug detail'),
+        line('warn', 'a warning to read'),
+        line('error', 'an error to fix'),
+      ])
+      .execute();
+    const { context, page } = await newPage();
+    try {
+      await logIn(page, ui, 'ada');
+      await page.goto(`${ui.uiUrl}#/plans/${planId}`);
+      const log = page.getByRole('region', { name: 'Log' });
+      const levels = async () =>
+        (await log.locator('.log-level').allTextContents()).filter((l, i, a) => a.indexOf(l) === i);
+      await log.getByText('an error to fix').waitFor();
+      assert.deepEqual((await levels()).sort(), ['DEBUG', 'ERROR', 'INFO', 'WARN']);
+      assert.equal(await log.getByText('Incomplete').count(), 0);
+
+      await log.getByLabel('Show').selectOption('warn');
+      assert.deepEqual(await levels(), ['WARN', 'ERROR']);
+      await log.getByLabel('Show').selectOption('error');
+      assert.deepEqual(await levels(), ['ERROR']);
+      assert.equal(await log.getByText('a warning to read').count(), 0);
+      await log.getByLabel('Show').selectOption('info');
+      assert.deepEqual((await levels()).sort(), ['ERROR', 'INFO', 'WARN']);
+
+      // Log retention removed lines older than the plan's start: the page says so.
+      await db
+        .insertInto('server_settings')
+        .values({
+          name: `log_retention_cutoff:${ui.cloud.projectId}`,
+          value: String(Number(submitted) + 1),
+          updated_ts: ui.clock.now(),
+        })
+        .execute();
+      try {
+        await page.reload();
+        await log
+          .getByText('Incomplete: older lines of this plan were removed by log retention.')
+          .waitFor();
+      } finally {
+        await db
+          .deleteFrom('server_settings')
+          .where('name', '=', `log_retention_cutoff:${ui.cloud.projectId}`)
+          .execute();
+      }
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('shows times in UTC or in local time, as chosen, and keeps the choice', async () => {
+    const context = await browser.newContext({ timezoneId: 'Asia/Kolkata' });
+    const page = await context.newPage();
+    page.setDefaultTimeout(10_000);
+    page.on('pageerror', (err) => errors.push(err.message));
+    try {
+      const plan = await ui.cloud.api(`/plans/${planId}`);
+      const submitted = new Date(plan.body.createdTs as number);
+      const pad = (n: number) => String(n).padStart(2, '0');
+      const utc = `${submitted.getUTCFullYear()}-${pad(submitted.getUTCMonth() + 1)}-${pad(submitted.getUTCDate())} ${pad(submitted.getUTCHours())}:${pad(submitted.getUTCMinutes())}:${pad(submitted.getUTCSeconds())} UTC`;
+      // India is UTC+05:30 all year.
+      const shifted = new Date(submitted.getTime() + 330 * 60_000);
+      const local = `${shifted.getUTCFullYear()}-${pad(shifted.getUTCMonth() + 1)}-${pad(shifted.getUTCDate())} ${pad(shifted.getUTCHours())}:${pad(shifted.getUTCMinutes())}:${pad(shifted.getUTCSeconds())} UTC+05:30`;
+
+      await logIn(page, ui, 'ada');
+      await page.goto(`${ui.uiUrl}#/plans/${planId}`);
+      const when = page.locator('dt', { hasText: /^Submitted$/ }).locator('+ dd');
+      await when.getByText(utc).waitFor();
+      const zone = page.getByRole('group', { name: 'Show times in' });
+      assert.equal(
+        await zone.getByRole('button', { name: 'UTC' }).getAttribute('aria-pressed'),
+        'true',
+      );
+
+      await zone.getByRole('button', { name: 'Local' }).click();
+      await when.getByText(local).waitFor();
+      assert.equal(
+        await zone.getByRole('button', { name: 'Local' }).getAttribute('aria-pressed'),
+        'true',
+      );
+      // The other zone is on hover; log lines follow the choice too.
+      assert.match((await when.locator('time').getAttribute('title')) ?? '', / UTC \(/);
+      assert.match((await page.locator('.log-time').first().textContent()) ?? '', /UTC\+05:30$/);
+
+      await page.reload();
+      await when.getByText(local).waitFor();
+      await zone.getByRole('button', { name: 'UTC' }).click();
+      await when.getByText(utc).waitFor();
     } finally {
       await context.close();
     }

@@ -696,7 +696,8 @@ export class CloudStateSync implements StateSync {
 
   /**
    * Records a plan, or replaces the record of a plan with the same id (status
-   * changes). The full plan a submission stored (`payload`) is kept.
+   * changes). The full plan a submission stored (`payload`) and the first
+   * recorded submitter (`createdBy`) are kept.
    */
   async recordPlan(plan: PlanRecord): Promise<void> {
     const started = plan.status === 'applying' ? plan.updatedTs : null;
@@ -725,7 +726,8 @@ export class CloudStateSync implements StateSync {
             environment: plan.environment,
             status: plan.status,
             summary,
-            created_by: plan.createdBy ?? null,
+            // The submitter stays: an apply executor recording the plan is not its author.
+            created_by: eb.fn.coalesce('plans.created_by', eb.val(plan.createdBy ?? null)),
             created_ts: plan.createdTs,
             updated_ts: plan.updatedTs,
             started_ts: eb.fn.coalesce('plans.started_ts', eb.val(started)),

@@ -133,12 +133,55 @@ export async function executors() {
   return executors;
 }
 
-/** Runs and plans of every environment, newest first (the activity feed). */
-export async function activity({ limit = 500 } = {}) {
-  const [runs, plans] = await Promise.all([listRuns({ limit }), listPlans({ limit })]);
-  return [...runs, ...plans].sort(
-    (a, b) => (b.startedTs ?? b.createdTs) - (a.startedTs ?? a.createdTs),
-  );
+/**
+ * A page of the project's activity (plans, runs, pauses, client changes),
+ * newest first, from the cloud's activity list: `type` and `environment`
+ * filter it; `before` is the cursor of the page to read (`nextBefore` of
+ * the page before it).
+ */
+export async function activityPage({ type, environment, before, limit = 15 } = {}) {
+  const page = await api(`/activity${q({ type, environment, before, limit })}`);
+  return {
+    items: page.activity.map((a) => ({ ...a, ts: num(a.ts) })),
+    truncated: page.truncated === true,
+    nextBefore: page.nextBefore ?? null,
+  };
+}
+
+/** Prod at a glance: freshness counts, last run and plan, two weeks of bars (server time). */
+export async function home() {
+  const summary = await api('/home');
+  const chartItem = (i) => ({
+    kind: i.kind,
+    id: i.id,
+    status: i.status,
+    startedTs: num(i.startTs),
+    createdTs: num(i.startTs),
+    finishedTs: i.durationMs === null ? null : num(i.startTs) + Number(i.durationMs),
+  });
+  return {
+    ...summary,
+    lastRun: summary.lastRun ? toRun(summary.lastRun) : null,
+    lastPlan: summary.lastPlan ? toPlan(summary.lastPlan) : null,
+    chart: { ...summary.chart, items: summary.chart.items.map(chartItem) },
+  };
+}
+
+/** An environment as the observability API describes it: differences from prod and more. */
+export async function environmentDetail(name) {
+  return (await optionalApi(`/environments/${enc(name)}`))?.environment;
+}
+
+/** Evaluations, newest first (`environment`, `status`, `model`, `run`, `plan` filter them). */
+export async function evaluations(filter = {}) {
+  const page = await api(`/evaluations${q({ ...filter, limit: filter.limit ?? 50 })}`);
+  return page.evaluations;
+}
+
+/** Audit results of a run or plan. */
+export async function auditsOf(kind, id) {
+  const page = await api(`/${kind === 'plan' ? 'plans' : 'runs'}/${enc(id)}/audits?limit=500`);
+  return page.audits;
 }
 
 /** A log page in the UI's shape: oldest line first, and whether lines are missing. */

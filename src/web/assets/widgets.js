@@ -176,6 +176,13 @@ export function activityChart(items, ctx) {
   const height = 140;
   const bars = chartBars(items, { now: ctx.now, width, height, days: 14 });
   const ticks = chartTicks({ now: ctx.now, width, days: 14 });
+  // Hovering or focusing a bar spells out its details under the chart.
+  const detail = h(
+    'p',
+    { class: 'chart-detail muted', 'aria-hidden': 'true' },
+    'Point at a bar (or tab to it) for its details; click it to open the run or plan.',
+  );
+  const show = (text) => () => (detail.textContent = text);
   const svg = s(
     'svg',
     {
@@ -209,6 +216,9 @@ export function activityChart(items, ctx) {
         {
           href: `#/${item.kind === 'plan' ? 'plans' : 'runs'}/${encodeURIComponent(item.id)}`,
           'aria-label': title,
+          class: 'bar-link',
+          onmouseenter: show(title),
+          onfocus: show(title),
         },
         s(
           'rect',
@@ -229,6 +239,7 @@ export function activityChart(items, ctx) {
     'figure',
     { class: 'chart-figure' },
     svg,
+    detail,
     h(
       'figcaption',
       { class: 'legend muted' },

@@ -1,7 +1,11 @@
 // Environments: the list, and one environment with its plans, runs,
 // failures, differences from prod, pauses and models.
 import { api, can, ApiError } from '../api.js';
+import { activityFeed } from '../activity-feed.js';
 import {
+  auditsOf,
+  environmentDetail,
+  evaluations,
   freshness,
   getEnvironment,
   listEnvironments,
@@ -10,9 +14,8 @@ import {
   pauses as readPauses,
 } from '../data.js';
 import { facts, h, link, note, replace, section, table } from '../dom.js';
-import { elapsed, shortModelName } from '../format.js';
+import { elapsed, formatInterval, shortModelName } from '../format.js';
 import { actionButton, badge, duration, errorNote, pager, plural, time } from '../widgets.js';
-import { activityList } from './home.js';
 
 const enc = encodeURIComponent;
 
@@ -41,19 +44,40 @@ export async function renderEnvironments(view, ctx) {
   );
 }
 
-/** What differs between an environment and prod: models added, changed, missing. */
-function differences(env, prod) {
+/** The five ways a model can differ from prod, in the order they are shown. */
+const DIFFERENCES = [
+  ['directly_modified', 'Directly modified', 'its own definition changed'],
+  ['indirectly_modified', 'Indirectly modified', 'changed through a model it reads'],
+  ['metadata', 'Metadata only', 'a change that needs no new data'],
+  ['added', 'Added', 'not in prod'],
+  ['removed', 'Removed', 'in prod, not here'],
+];
+
+/**
+ * How an environment differs from prod, by model: the observability API's
+ * answer when the server has it, else worked out from the two snapshot
+ * lists (a changed identifier counts as directly modified there).
+ */
+function differences(env, prod, detail) {
+  if (detail) {
+    return [
+      ...detail.snapshots
+        .filter((s) => s.difference)
+        .map((s) => ({ name: s.name, difference: s.difference, category: s.changeCategory })),
+      ...detail.removed.map((r) => ({ name: r.name, difference: 'removed', category: null })),
+    ].sort((a, b) => a.name.localeCompare(b.name));
+  }
   const mine = new Map((env.snapshots ?? []).map((s) => [s.name, s]));
   const theirs = new Map((prod?.snapshots ?? []).map((s) => [s.name, s]));
   const out = [];
   for (const [name, s] of mine) {
     const p = theirs.get(name);
-    if (!p) out.push({ name, change: 'added', category: s.changeCategory });
+    if (!p) out.push({ name, difference: 'added', category: s.changeCategory });
     else if (p.identifier !== s.identifier)
-      out.push({ name, change: 'changed', category: s.changeCategory });
+      out.push({ name, difference: 'directly_modified', category: s.changeCategory });
   }
   for (const name of theirs.keys())
-    if (!mine.has(name)) out.push({ name, change: 'not in this environment' });
+    if (!mine.has(name)) out.push({ name, difference: 'removed', category: null });
   return out.sort((a, b) => a.name.localeCompare(b.name));
 }
 
@@ -69,14 +93,18 @@ export async function renderEnvironment(view, ctx) {
     );
     return;
   }
-  const [prod, plans, runs, fresh, paused] = await Promise.allSettled([
-    name === 'prod' ? Promise.resolve(env) : getEnvironment('prod'),
-    listPlans({ environment: name, limit: 200 }),
-    listRuns({ environment: name, limit: 200 }),
-    freshness(name),
-    readPauses(name),
-  ]);
-  for (const r of [prod, plans, runs, fresh, paused]) {
+  const [prod, plans, runs, fresh, paused, detail, backfilled, failedEvaluations] =
+    await Promise.allSettled([
+      name === 'prod' ? Promise.resolve(env) : getEnvironment('prod'),
+      listPlans({ environment: name, limit: 200 }),
+      listRuns({ environment: name, limit: 200 }),
+      freshness(name),
+      readPauses(name),
+      environmentDetail(name),
+      evaluations({ environment: name, status: 'succeeded', limit: 1 }),
+      evaluations({ environment: name, status: 'failed', limit: 10 }),
+    ]);
+  for (const r of [prod, plans, runs, fresh, paused, detail, backfilled, failedEvaluations]) {
     if (r.status === 'rejected' && r.reason instanceof ApiError && r.reason.status === 401)
       throw r.reason;
   }
@@ -84,35 +112,70 @@ export async function renderEnvironment(view, ctx) {
   const isPaused = pauseInfo?.paused === true;
   const lastPlan = plans.status === 'fulfilled' ? plans.value[0] : undefined;
   const modelPauses = pauseInfo ? pauseInfo.pauses.filter((p) => p.model !== null) : [];
+  // Failed audits of the latest runs and plans (the audit list is kept per run and plan).
+  const recent = [
+    ...(plans.status === 'fulfilled' ? plans.value.slice(0, 5) : []),
+    ...(runs.status === 'fulfilled' ? runs.value.slice(0, 5) : []),
+  ];
+  const audits = await Promise.allSettled(
+    recent.map(async (x) =>
+      (await auditsOf(x.kind, x.id)).map((a) => ({ ...a, kind: x.kind, ownerId: x.id })),
+    ),
+  );
+  const failedAudits = audits
+    .flatMap((r) => (r.status === 'fulfilled' ? r.value : []))
+    .filter((a) => !a.passed)
+    .sort((a, b) => b.createdTs - a.createdTs)
+    .slice(0, 10);
+  const lastBackfill = backfilled.status === 'fulfilled' ? backfilled.value[0] : undefined;
+  const feed = await activityFeed(ctx, {
+    id: 'env-activity',
+    environment: name,
+    pageSize: 10,
+    caption: `Activity of ${name}`,
+  });
 
-  const controls = can('pause')
-    ? h(
-        'div',
-        { class: 'actions' },
-        isPaused
-          ? actionButton(
-              'Resume environment',
-              async () => {
-                await api(`/environments/${enc(name)}/pause`, { method: 'DELETE' });
-                return `Environment ${name} resumed`;
-              },
-              ctx,
-              { id: 'resume-environment', class: 'primary' },
-            )
-          : actionButton(
-              'Pause environment',
-              async () => {
-                await api(`/environments/${enc(name)}/pause`, { method: 'POST', body: {} });
-                return `Environment ${name} paused: scheduled runs leave it alone`;
-              },
-              ctx,
-              {
-                id: 'pause-environment',
-                confirm: `Pause ${name}? Scheduled and manual runs will leave it alone until it is resumed.`,
-              },
-            ),
-      )
-    : null;
+  const pauseButton = !can('pause')
+    ? null
+    : isPaused
+      ? actionButton(
+          'Resume environment',
+          async () => {
+            await api(`/environments/${enc(name)}/pause`, { method: 'DELETE' });
+            return `Environment ${name} resumed`;
+          },
+          ctx,
+          { id: 'resume-environment', class: 'primary' },
+        )
+      : actionButton(
+          'Pause environment',
+          async () => {
+            await api(`/environments/${enc(name)}/pause`, { method: 'POST', body: {} });
+            return `Environment ${name} paused: scheduled runs leave it alone`;
+          },
+          ctx,
+          {
+            id: 'pause-environment',
+            confirm: `Pause ${name}? Scheduled and manual runs will leave it alone until it is resumed.`,
+          },
+        );
+  // A manual run needs run.prod for prod, run.dev for the others; a paused environment runs nothing.
+  const runButton =
+    can(name === 'prod' ? 'run.prod' : 'run.dev') && !isPaused
+      ? actionButton(
+          'Run now',
+          async () => {
+            const answer = await api('/runs', { method: 'POST', body: { environment: name } });
+            return answer?.run
+              ? `Run ${answer.run.id} of ${name} queued`
+              : `Nothing of ${name} is due: no run was started`;
+          },
+          ctx,
+          { id: 'run-now' },
+        )
+      : null;
+  const controls =
+    pauseButton || runButton ? h('div', { class: 'actions' }, runButton, pauseButton) : null;
 
   replace(
     view,
@@ -129,18 +192,39 @@ export async function renderEnvironment(view, ctx) {
           ? [link(`/plans/${enc(lastPlan.id)}`, lastPlan.id), ' ', badge(lastPlan.status)]
           : 'none',
       ],
+      [
+        'Last backfilled interval',
+        lastBackfill
+          ? [
+              formatInterval(lastBackfill.interval, ctx.timeZone),
+              ' of ',
+              link(
+                `/models/${enc(name)}/${enc(lastBackfill.model)}`,
+                shortModelName(lastBackfill.model),
+                {
+                  title: lastBackfill.model,
+                },
+              ),
+              ', ',
+              time(lastBackfill.finishedTs ?? lastBackfill.createdTs, ctx),
+            ]
+          : 'none yet',
+      ],
       ['Scheduling', isPaused ? 'paused: no scheduled runs' : 'active'],
     ]),
     controls,
-    failuresSection(plans, runs, fresh, ctx),
     name === 'prod'
       ? null
       : section(
           'Differences from prod',
           prod.status === 'rejected'
             ? errorNote(prod.reason)
-            : diffTable(differences(env, prod.value), name),
+            : diffTable(
+                differences(env, prod.value, detail.status === 'fulfilled' ? detail.value : null),
+                name,
+              ),
         ),
+    failuresSection(plans, runs, failedEvaluations, failedAudits, ctx, name),
     pausesSection(name, env, modelPauses, pauseInfo, ctx),
     section(
       'Plan applications',
@@ -165,43 +249,40 @@ export async function renderEnvironment(view, ctx) {
             'Plans',
           ),
     ),
-    section(
-      'Recent activity',
-      runs.status === 'rejected' || plans.status === 'rejected'
-        ? errorNote((runs.status === 'rejected' ? runs : plans).reason)
-        : activityList(
-            [...runs.value, ...plans.value].sort(
-              (a, b) => (b.startedTs ?? b.createdTs) - (a.startedTs ?? a.createdTs),
-            ),
-            ctx,
-            {
-              id: 'env-activity',
-              environment: name,
-              pageSize: 10,
-              caption: `Runs and plans of ${name}`,
-            },
-          ),
-    ),
+    section('Recent activity', feed),
     modelsSection(name, env, fresh, modelPauses, ctx),
   );
 }
 
 function diffTable(diff, name) {
-  if (!diff.length) return note(`${name} has the same model versions as prod.`);
-  return table(
-    `Models that differ between ${name} and prod`,
-    ['Model', 'Difference', 'Change category'],
-    diff.map((d) => [
-      d.change === 'not in this environment'
-        ? shortModelName(d.name)
-        : link(`/models/${enc(name)}/${enc(d.name)}`, shortModelName(d.name)),
-      d.change,
-      d.category ? d.category.replace(/_/g, ' ') : '—',
-    ]),
-  );
+  const count = (key) => diff.filter((d) => d.difference === key).length;
+  return [
+    h(
+      'ul',
+      { class: 'difference-counts', 'aria-label': 'Differences by kind' },
+      DIFFERENCES.map(([key, label, hint]) =>
+        h('li', { 'data-difference': key, title: hint }, `${label}: ${count(key)}`),
+      ),
+    ),
+    diff.length
+      ? table(
+          `Models that differ between ${name} and prod`,
+          ['Model', 'Difference', 'Change category'],
+          diff.map((d) => [
+            d.difference === 'removed'
+              ? shortModelName(d.name)
+              : link(`/models/${enc(name)}/${enc(d.name)}`, shortModelName(d.name), {
+                  title: d.name,
+                }),
+            DIFFERENCES.find(([key]) => key === d.difference)?.[1] ?? d.difference,
+            d.category ? d.category.replace(/_/g, ' ') : '—',
+          ]),
+        )
+      : note(`${name} has the same model versions as prod.`),
+  ];
 }
 
-function failuresSection(plans, runs, fresh, ctx) {
+function failuresSection(plans, runs, failedEvaluations, failedAudits, ctx, name) {
   const failed = [
     ...(plans.status === 'fulfilled' ? plans.value : []),
     ...(runs.status === 'fulfilled' ? runs.value : []),
@@ -212,14 +293,21 @@ function failuresSection(plans, runs, fresh, ctx) {
         (b.finishedTs ?? b.updatedTs ?? b.createdTs) - (a.finishedTs ?? a.updatedTs ?? a.createdTs),
     )
     .slice(0, 5);
-  const models =
-    fresh.status === 'fulfilled'
-      ? fresh.value.models.filter((m) => m.lastTask?.status === 'failed')
-      : [];
-  if (!failed.length && !models.length)
-    return section('Recent failures', note('No recent failures.'));
+  const executions = failedEvaluations.status === 'fulfilled' ? failedEvaluations.value : [];
+  const owner = (x) =>
+    x.runId
+      ? link(`/runs/${enc(x.runId)}`, `Run ${x.runId.slice(0, 8)}`, { title: x.runId })
+      : x.planId
+        ? link(`/plans/${enc(x.planId)}`, `Plan ${x.planId.slice(0, 8)}`, { title: x.planId })
+        : '—';
+  const modelLink = (model) =>
+    link(`/models/${enc(name)}/${enc(model)}`, shortModelName(model), { title: model });
   return section(
     'Recent failures',
+    failedEvaluations.status === 'rejected' ? errorNote(failedEvaluations.reason) : null,
+    !failed.length && !executions.length && !failedAudits.length
+      ? note('No recent failures: no failed run, plan, model execution or audit.')
+      : null,
     failed.length
       ? table(
           'Failed runs and plans',
@@ -233,17 +321,36 @@ function failuresSection(plans, runs, fresh, ctx) {
             time(f.finishedTs ?? f.updatedTs ?? f.createdTs, ctx),
             h('span', { class: 'error-text' }, f.error ?? '—'),
           ]),
+          { showCaption: true },
         )
       : null,
-    models.length
+    executions.length
       ? table(
-          'Models whose last task failed',
-          ['Model', 'Finished', 'Error'],
-          models.map((m) => [
-            shortModelName(m.model),
-            time(m.lastTask.finishedTs, ctx),
-            h('span', { class: 'error-text' }, m.lastTask.error ?? '—'),
+          'Failed model executions',
+          ['Model', 'Interval', 'In', 'When', 'Error'],
+          executions.map((e) => [
+            modelLink(e.model),
+            formatInterval(e.interval, ctx.timeZone),
+            owner(e),
+            time(e.finishedTs ?? e.createdTs, ctx),
+            h('span', { class: 'error-text' }, e.error ?? '—'),
           ]),
+          { showCaption: true },
+        )
+      : null,
+    failedAudits.length
+      ? table(
+          'Failed audits',
+          ['Model', 'Audit', 'Blocking', 'Failing rows', 'In', 'When'],
+          failedAudits.map((a) => [
+            modelLink(a.model),
+            a.audit,
+            a.blocking ? 'yes' : 'no',
+            String(a.failingRows),
+            owner(a),
+            time(a.createdTs, ctx),
+          ]),
+          { showCaption: true },
         )
       : null,
   );

@@ -1,34 +1,104 @@
 // Home: prod at a glance — freshness, the last run and plan, two weeks of
 // runs and plans as a chart, and recent activity with filters and pages.
 import { ApiError } from '../api.js';
-import { activity, freshness, listPlans, listRuns } from '../data.js';
+import { activityFeed } from '../activity-feed.js';
+import { freshness, home, listEnvironments } from '../data.js';
 import { facts, h, link, note, replace, section, table } from '../dom.js';
-import { elapsed, isFinal, shortModelName } from '../format.js';
-import { activityChart, badge, duration, errorNote, pager, plural, time } from '../widgets.js';
+import { elapsed, formatDate, isFinal, shortModelName } from '../format.js';
+import { activityChart, badge, duration, errorNote, plural, time } from '../widgets.js';
 
 export async function renderHome(view, ctx) {
-  const [fresh, runs, plans, feed] = await Promise.allSettled([
+  const [fresh, summary, envs] = await Promise.allSettled([
     freshness('prod'),
-    listRuns({ environment: 'prod', limit: 500 }),
-    listPlans({ environment: 'prod', limit: 200 }),
-    activity({ limit: 200 }),
+    home(),
+    listEnvironments(),
   ]);
-  for (const r of [fresh, runs, plans, feed]) {
+  for (const r of [fresh, summary, envs]) {
     if (r.status === 'rejected' && r.reason instanceof ApiError && r.reason.status === 401)
       throw r.reason;
   }
+  const feed = await activityFeed(ctx, {
+    environments: envs.status === 'fulfilled' ? envs.value.map((e) => e.name) : [],
+  });
+  // The chart's two weeks end at the server's now, whatever the browser's clock says.
+  const serverCtx =
+    summary.status === 'fulfilled' ? { ...ctx, now: summary.value.asOf ?? ctx.now } : ctx;
   replace(
     view,
     h('h1', {}, 'Home ', h('span', { class: 'muted' }, '— prod')),
-    freshnessSection(fresh, ctx),
-    latestSection(runs, plans, ctx),
+    freshnessSection(fresh, serverCtx),
+    summary.status === 'fulfilled' ? freshnessHistory(summary.value, serverCtx) : null,
+    latestSection(summary, serverCtx),
     section(
       'Last two weeks',
-      runs.status === 'fulfilled' && plans.status === 'fulfilled'
-        ? activityChart([...runs.value, ...plans.value], ctx)
-        : errorNote((runs.status === 'rejected' ? runs : plans).reason),
+      summary.status === 'fulfilled'
+        ? [
+            activityChart(summary.value.chart.items, serverCtx),
+            summary.value.chart.truncated
+              ? note('Only the latest runs and plans are drawn: there were too many.', 'warn')
+              : null,
+          ]
+        : errorNote(summary.reason),
     ),
-    activitySection(feed, ctx),
+    section('Recent activity', feed),
+  );
+}
+
+/**
+ * Freshness over time: prod as the last scheduled run of each day left it
+ * (complete when it succeeded, behind when it failed or was cancelled,
+ * pending while it runs); days without a run are shown as such.
+ */
+function freshnessHistory(summary, ctx) {
+  const runs = summary.chart.items.filter((i) => i.kind === 'run');
+  const byDay = new Map();
+  for (const r of runs) byDay.set(formatDate(r.startedTs, ctx.timeZone), r);
+  const days = [];
+  for (let i = 13; i >= 0; i--) {
+    const day = formatDate(ctx.now - i * 86_400_000, ctx.timeZone);
+    if (!days.includes(day)) days.push(day);
+  }
+  const stateOf = (run) =>
+    !run
+      ? 'none'
+      : run.status === 'succeeded'
+        ? 'complete'
+        : isFinal(run.status)
+          ? 'behind'
+          : 'pending';
+  const words = {
+    complete: '✓ complete',
+    behind: '! behind',
+    pending: '… pending',
+    none: '– no run',
+  };
+  return section(
+    'Freshness over time',
+    h(
+      'p',
+      { class: 'muted' },
+      "Prod as each day's last run left it: complete when the run succeeded, behind when it failed.",
+    ),
+    h(
+      'ol',
+      { class: 'freshness-strip' },
+      days.map((day) => {
+        const run = byDay.get(day);
+        const state = stateOf(run);
+        const label = `${day}: ${words[state].slice(2)}`;
+        const cell = h(
+          'span',
+          { class: `strip-cell strip-${state}`, title: label },
+          h('span', { class: 'strip-day' }, day.slice(5)),
+          h('span', { class: 'strip-word' }, words[state]),
+        );
+        return h(
+          'li',
+          { 'data-state': state },
+          run ? link(`/runs/${encodeURIComponent(run.id)}`, cell, { 'aria-label': label }) : cell,
+        );
+      }),
+    ),
   );
 }
 
@@ -107,9 +177,9 @@ function freshnessSection(result, ctx) {
   );
 }
 
-function latestSection(runs, plans, ctx) {
-  const lastRun = runs.status === 'fulfilled' ? runs.value[0] : undefined;
-  const lastPlan = plans.status === 'fulfilled' ? plans.value[0] : undefined;
+function latestSection(summary, ctx) {
+  const lastRun = summary.status === 'fulfilled' ? summary.value.lastRun : undefined;
+  const lastPlan = summary.status === 'fulfilled' ? summary.value.lastPlan : undefined;
   const item = (thing, what) =>
     thing
       ? facts([
@@ -132,93 +202,13 @@ function latestSection(runs, plans, ctx) {
   return h(
     'div',
     { class: 'two-up' },
-    section('Last run', runs.status === 'rejected' ? errorNote(runs.reason) : item(lastRun, 'Run')),
+    section(
+      'Last run',
+      summary.status === 'rejected' ? errorNote(summary.reason) : item(lastRun, 'Run'),
+    ),
     section(
       'Last plan',
-      plans.status === 'rejected' ? errorNote(plans.reason) : item(lastPlan, 'Plan'),
+      summary.status === 'rejected' ? errorNote(summary.reason) : item(lastPlan, 'Plan'),
     ),
-  );
-}
-
-/** The activity feed: runs and plans of every environment, filtered and paged. */
-export function activityList(items, ctx, options = {}) {
-  const id = options.id ?? 'activity';
-  const envs = [...new Set(items.map((i) => i.environment))].sort();
-  const kind = h('select', { id: `${id}-kind` }, [
-    h('option', { value: '' }, 'runs and plans'),
-    h('option', { value: 'run' }, 'runs'),
-    h('option', { value: 'plan' }, 'plans'),
-  ]);
-  const status = h('select', { id: `${id}-status` }, [
-    h('option', { value: '' }, 'any status'),
-    h('option', { value: 'succeeded' }, 'succeeded'),
-    h('option', { value: 'failed' }, 'failed'),
-    h('option', { value: 'active' }, 'in progress'),
-    h('option', { value: 'cancelled' }, 'cancelled'),
-  ]);
-  const env = options.environment
-    ? null
-    : h('select', { id: `${id}-env` }, [
-        h('option', { value: '' }, 'all environments'),
-        envs.map((e) => h('option', { value: e }, e)),
-      ]);
-  const list = h('div', {});
-  const draw = () => {
-    const shown = items.filter(
-      (i) =>
-        (!kind.value || i.kind === kind.value) &&
-        (!env?.value || i.environment === env.value) &&
-        (!status.value ||
-          (status.value === 'active' ? !isFinal(i.status) : i.status === status.value)),
-    );
-    replace(
-      list,
-      pager(
-        shown,
-        options.pageSize ?? 15,
-        (page) =>
-          table(
-            options.caption ?? 'Recent activity',
-            ['What', 'Environment', 'Status', 'Started', 'Duration', 'By'],
-            page.map((i) => [
-              link(
-                `/${i.kind === 'plan' ? 'plans' : 'runs'}/${encodeURIComponent(i.id)}`,
-                `${i.kind === 'plan' ? 'Plan' : `Run (${i.trigger ?? 'run'})`} ${i.id.slice(0, 8)}`,
-                { title: i.id },
-              ),
-              link(`/environments/${encodeURIComponent(i.environment)}`, i.environment),
-              badge(i.status),
-              time(i.startedTs ?? i.createdTs, ctx),
-              duration(elapsed(i, ctx.now)),
-              i.createdBy ?? (i.trigger === 'schedule' ? 'scheduler' : '—'),
-            ]),
-            { empty: 'Nothing matches these filters.' },
-          ),
-        'Activity',
-      ),
-    );
-  };
-  for (const select of [kind, status, env]) select?.addEventListener('change', draw);
-  draw();
-  return h(
-    'div',
-    {},
-    h(
-      'div',
-      { class: 'filters', role: 'group', 'aria-label': 'Filter activity' },
-      h('label', { for: kind.id }, 'Show'),
-      kind,
-      h('label', { for: status.id }, 'Status'),
-      status,
-      env ? [h('label', { for: env.id }, 'Environment'), env] : null,
-    ),
-    list,
-  );
-}
-
-function activitySection(result, ctx) {
-  return section(
-    'Recent activity',
-    result.status === 'rejected' ? errorNote(result.reason) : activityList(result.value, ctx),
   );
 }

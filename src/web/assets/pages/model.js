@@ -53,10 +53,10 @@ export async function renderModel(view, ctx) {
   const detail = rendered.data;
   const executions = rendered;
   const def = snapshot?.node?.definition ?? {};
-  const upstream = snapshot?.parents ?? info.parents ?? [];
-  const downstream = (env.snapshots ?? []).filter((s) =>
-    (s.parents ?? []).some((p) => p.name === name),
-  );
+  const upstream = detail?.lineage?.parents ?? snapshot?.parents ?? info.parents ?? [];
+  const downstream =
+    detail?.lineage?.children ??
+    (env.snapshots ?? []).filter((s) => (s.parents ?? []).some((p) => p.name === name));
   const myFresh = fresh.data?.models?.find((m) => m.model === name);
   const history = (versions.data ?? [])
     .filter((v) => v.name === name)
@@ -187,22 +187,7 @@ export async function renderModel(view, ctx) {
           )
         : null,
     ),
-    section(
-      'Version history',
-      versions.missing ??
-        table(
-          'Versions of this model',
-          ['Identifier', 'Version', 'Kind', 'Updated', ''],
-          history.map((v) => [
-            h('code', {}, v.identifier),
-            h('code', {}, v.version),
-            v.kind,
-            time(v.updatedTs, ctx),
-            v.identifier === info.identifier ? badge('online', `used by ${envName}`) : '',
-          ]),
-          { empty: 'No stored versions.' },
-        ),
-    ),
+    section('Version history', versionHistory(detail, versions, history, info, envName, ctx)),
     section(
       'Recent executions',
       executions.missing
@@ -244,5 +229,62 @@ export async function renderModel(view, ctx) {
         ? auditsTable({ audits: detail.audits ?? [] }, ctx)
         : note('Audit results are not available on this server.'),
     ),
+  );
+}
+
+/** Whether a change category breaks what reads the model (its data must be rebuilt downstream). */
+function breakingText(category) {
+  if (!category) return '—';
+  const words = {
+    breaking: 'breaking',
+    indirect_breaking: 'breaking (through an upstream model)',
+    non_breaking: 'not breaking',
+    indirect_non_breaking: 'not breaking (through an upstream model)',
+    forward_only: 'forward-only (not breaking)',
+    metadata: 'metadata only (not breaking)',
+  };
+  return words[category] ?? category.replace(/_/g, ' ');
+}
+
+/**
+ * Every stored version of the model, newest first: breaking or not, and
+ * the plan that brought it (from the observability API when the server has
+ * it, else the state's snapshot list without those two facts).
+ */
+function versionHistory(detail, versions, history, info, envName, ctx) {
+  if (detail?.versions) {
+    return table(
+      'Versions of this model',
+      ['Version', 'Change', 'Plan', 'Created', ''],
+      detail.versions.map((v) => [
+        h('code', { title: v.identifier }, v.version),
+        v.changeCategory
+          ? h(
+              'span',
+              { 'data-breaking': /^(indirect_)?breaking$/.test(v.changeCategory) },
+              breakingText(v.changeCategory),
+            )
+          : '—',
+        v.planId
+          ? link(`/plans/${enc(v.planId)}`, `Plan ${v.planId.slice(0, 8)}`, { title: v.planId })
+          : '—',
+        time(v.createdTs, ctx),
+        v.current ? badge('online', `used by ${envName}`) : '',
+      ]),
+      { empty: 'No stored versions.' },
+    );
+  }
+  if (versions.missing) return versions.missing;
+  return table(
+    'Versions of this model',
+    ['Identifier', 'Version', 'Kind', 'Updated', ''],
+    history.map((v) => [
+      h('code', {}, v.identifier),
+      h('code', {}, v.version),
+      v.kind,
+      time(v.updatedTs, ctx),
+      v.identifier === info.identifier ? badge('online', `used by ${envName}`) : '',
+    ]),
+    { empty: 'No stored versions.' },
   );
 }

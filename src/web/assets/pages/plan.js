@@ -65,12 +65,7 @@ export async function renderPlan(view, ctx) {
           ? `${duration(elapsed(plan, ctx.now))}${isFinal(plan.status) ? '' : ' so far'}`
           : '—',
       ],
-      [
-        'Backfill range',
-        summary.start !== undefined && summary.end !== undefined
-          ? formatInterval([summary.start, summary.end], ctx.timeZone)
-          : '—',
-      ],
+      ['Backfill range', backfillRange(summary, changeList.data, ctx)],
       [
         'Backfill',
         changeList.data?.available
@@ -130,8 +125,72 @@ export async function renderPlan(view, ctx) {
     ),
     section('Model executions', progress.missing ?? executionsTable(progress.data, plan, ctx)),
     section('Audits', audits.missing ?? auditsTable(audits.data, ctx)),
+    section('View updates', viewUpdates(plan, summary, changeList)),
     section('Log', planLog(plan, progress, logs, ctx)),
   );
+}
+
+/** The range the plan backfills: from its changes list, else its summary. */
+function backfillRange(summary, listed, ctx) {
+  const start = listed?.available ? listed.start : summary.start;
+  const end = listed?.available ? listed.end : summary.end;
+  if (typeof start !== 'number' || typeof end !== 'number') return '—';
+  return formatInterval([start, end], ctx.timeZone);
+}
+
+/**
+ * The views the plan points at its models' new versions (or drops), and
+ * whether that happened: views change only when the apply succeeds.
+ */
+function viewUpdates(plan, summary, changeList) {
+  // A fresh badge per row: one element can sit in one place only.
+  const state = () =>
+    plan.status === 'succeeded'
+      ? badge('succeeded', 'updated')
+      : isFinal(plan.status)
+        ? badge('cancelled', 'not updated')
+        : badge('pending', 'waiting for the apply');
+  const intro = h(
+    'p',
+    { class: 'muted' },
+    `The views of environment ${plan.environment} that this plan points at new model versions. Views change only once every backfill of the plan succeeded.`,
+  );
+  if (changeList.missing) return [intro, changeList.missing];
+  const data = changeList.data;
+  if (!data?.available) {
+    return [
+      intro,
+      note('This plan was recorded without its body, so its view updates are not known.'),
+    ];
+  }
+  const rows = [
+    ...data.changes
+      .filter((c) => c && typeof c.name === 'string' && c.type !== 'removed')
+      .map((c) => [
+        link(`/models/${enc(plan.environment)}/${enc(c.name)}`, shortModelName(c.name), {
+          title: c.name,
+        }),
+        c.type === 'added' ? 'view created' : 'view points at the new version',
+        state(),
+      ]),
+    ...[
+      ...new Set([
+        ...data.removed,
+        ...data.changes
+          .filter((c) => c && typeof c.name === 'string' && c.type === 'removed')
+          .map((c) => c.name),
+      ]),
+    ].map((name) => [shortModelName(name), 'view dropped', state()]),
+  ];
+  return [
+    intro,
+    summary.isNewEnvironment
+      ? note(`A new environment: every model of ${plan.environment} gets its view.`)
+      : null,
+    table('View updates', ['Model', 'Update', 'State'], rows, {
+      empty: 'No view changes: every model keeps the version its view shows.',
+    }),
+  ];
 }
 
 /** The plan's log: the observability page (which says what retention removed) or the progress lines. */

@@ -256,7 +256,9 @@ function usersSection(result, ctx) {
       'Users',
       ['Username', 'Role', 'Created', 'State', 'Actions'],
       users.map((u) => {
-        const self = u.userId === session.current?.userId;
+        // The login answer names the user, not the id: either tells the admin's own row.
+        const self =
+          u.userId === session.current?.userId || u.username === session.current?.username;
         const select = roleSelect(`role-${u.userId}`, roles, u.role);
         select.setAttribute('aria-label', `Role of ${u.username}`);
         return [
@@ -313,7 +315,9 @@ function connectionsSection(result, ctx) {
         ? note(
             'Connections are kept by the cloud only in the standard deployment; this server does not offer them. Hybrid executors keep their own connection settings.',
           )
-        : errorNote(result.reason),
+        : result.reason?.status === 503
+          ? note(`Connections are not available: ${result.reason.message}`)
+          : errorNote(result.reason),
     );
   }
   const list = result.value.connections ?? [];
@@ -331,6 +335,11 @@ function connectionsSection(result, ctx) {
     placeholder: 'type: postgres\nhost: db.internal\nuser: tideline\npassword: …',
   });
   const error = h('p', { class: 'form-error', role: 'alert', id: 'connection-error' });
+  const submit = h(
+    'button',
+    { type: 'submit', class: 'primary', id: 'connection-add' },
+    'Test and save',
+  );
   const form = h(
     'form',
     {
@@ -339,28 +348,40 @@ function connectionsSection(result, ctx) {
       onsubmit: async (e) => {
         e.preventDefault();
         error.textContent = '';
+        submit.disabled = true;
+        submit.textContent = 'Testing the connection…';
         try {
           await api(`/connections/${enc(gateway.value.trim())}`, {
             method: 'PUT',
             body: { yaml: yaml.value },
           });
+          // The settings leave the page once saved: they are never shown again.
           yaml.value = '';
-          ctx.announce(`Connection for gateway ${gateway.value.trim()} saved`);
+          ctx.announce(`Connection for gateway ${gateway.value.trim()} tested and saved`);
           gateway.blur();
+          yaml.blur();
           await ctx.refresh();
         } catch (err) {
-          error.textContent = err instanceof Error ? err.message : String(err);
+          error.textContent = `Not saved: ${err instanceof Error ? err.message : String(err)}`;
+          yaml.focus();
+        } finally {
+          submit.disabled = false;
+          submit.textContent = 'Test and save';
         }
       },
     },
     field('Gateway', gateway),
     field('Connection settings (YAML, as under gateways.<name>.connection)', yaml),
-    h('button', { type: 'submit', class: 'primary', id: 'connection-add' }, 'Save connection'),
+    submit,
     error,
   );
   return section(
     'Connections',
-    h('p', { class: 'muted' }, 'Stored encrypted; values are never shown again.'),
+    h(
+      'p',
+      { class: 'muted' },
+      'Cloud-hosted executors reach the warehouse with these. Each is tested before it is saved, then stored encrypted; its values are never shown again.',
+    ),
     table(
       'Connections',
       ['Gateway', 'Engine', 'Created', 'Updated', 'Actions'],
