@@ -228,6 +228,8 @@ describe('deploy/docker-compose.full.yml (cloud, executors and warehouse)', () =
     ]);
     const cloud = service(file, 'cloud');
     assert.deepEqual(cloud.command?.slice(0, 4), ['cloud', 'serve', '--host', '0.0.0.0']);
+    // The executors wait for a healthy cloud: one whose store answers (/readyz).
+    assert.match(cloud.healthcheck?.test.join(' ') ?? '', /http:\/\/127\.0\.0\.1:8000\/readyz'/);
     const state = interpolate(cloud.environment?.['TIDELINE_STATE_URL'] ?? '', example);
     assert.equal(
       state,

@@ -2,7 +2,7 @@
  * The Helm chart deploy/helm/tideline-cloud, linted and rendered by the real
  * `helm` with several values files: the store URL and keys reach the pod only
  * through Secret references, existing Secrets, probes on the cloud's /livez
- * (checked against the cloud's own HTTP app), labels, replicas, resources and
+ * and /readyz (checked against the cloud's own HTTP app), labels, replicas, resources and
  * the values schema.
  */
 import assert from 'node:assert/strict';
@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseAllDocuments, stringify } from 'yaml';
+import { READY_TIMEOUT_MS } from '../../src/cloud/http/app.js';
 import { repoRoot } from '../helpers/paths.js';
 import { unpackHelm } from './helm-binary.js';
 
@@ -161,17 +162,21 @@ describe('helm chart tideline-cloud', () => {
     assert.ok(c.env.every((e) => e.value === undefined || !/postgres:/.test(e.value)));
   });
 
-  it('probes /livez, a path the cloud really serves, on the named container port', async () => {
+  it('probes /livez for liveness and /readyz for readiness, paths the cloud really serves', () => {
     const docs = render();
     const c = container(docs);
     assert.deepEqual(c.ports, [{ name: 'http', containerPort: 8000, protocol: 'TCP' }]);
+    assert.deepEqual(c.livenessProbe.httpGet, { path: '/livez', port: 'http' });
+    assert.deepEqual(c.readinessProbe.httpGet, { path: '/readyz', port: 'http' });
     for (const probe of [c.livenessProbe, c.readinessProbe]) {
-      assert.deepEqual(probe.httpGet, { path: '/livez', port: 'http' });
       assert.ok(probe.timeoutSeconds >= 1 && probe.timeoutSeconds < probe.periodSeconds);
     }
-    // The path is the cloud's own: its HTTP app registers it.
+    // /readyz answers 503 itself when the store is slow; the probe waits longer than that.
+    assert.ok(c.readinessProbe.timeoutSeconds * 1000 > READY_TIMEOUT_MS);
+    // The paths are the cloud's own: its HTTP app registers them.
     const app = readFileSync(join(repoRoot, 'src', 'cloud', 'http', 'app.ts'), 'utf8');
     assert.match(app, /app\.get\('\/livez'/);
+    assert.match(app, /app\.get\('\/readyz'/);
   });
 
   it('labels every object and selects the pods it labels, through the Service too', () => {

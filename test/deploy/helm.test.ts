@@ -1,12 +1,12 @@
 /**
  * The Helm chart deploy/helm/tideline-executors, linted and rendered by the
  * real `helm` with several values files: secret detection, existing and
- * external secrets, replicas, resources, probes, and the environment an
- * executor reads (checked with readExecutorSettings itself).
+ * external secrets, replicas, resources, probes, the environment an executor
+ * reads (checked with readExecutorSettings itself), and values.schema.json.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -92,6 +92,21 @@ function renderFails(extra: unknown): string {
   const r = runHelm(['template', 'r1', chart, '-f', exampleValues, '-f', valuesFile(extra)]);
   assert.notEqual(r.code, 0, 'helm template fails');
   return r.err;
+}
+
+/**
+ * The example values plus `extra`, refused by values.schema.json in both
+ * `helm lint` and `helm template`; their messages.
+ */
+function schemaRefuses(extra: unknown): string {
+  const file = valuesFile(extra);
+  const what = JSON.stringify(extra);
+  const lint = runHelm(['lint', chart, '-f', exampleValues, '-f', file]);
+  assert.notEqual(lint.code, 0, `helm lint refuses ${what}`);
+  const template = runHelm(['template', 'r1', chart, '-f', exampleValues, '-f', file]);
+  assert.notEqual(template.code, 0, `helm template refuses ${what}`);
+  assert.match(template.err, /don't meet the specifications of the schema/, what);
+  return `${lint.out}\n${template.err}`;
 }
 
 function deployment(docs: K8sObject[], kind: 'apply' | 'run'): Deployment {
@@ -326,5 +341,124 @@ describe('helm chart tideline-executors', () => {
       assert.ok(probe.timeoutSeconds >= 30, 'a generous timeout');
     }
     assert.match(renderFails({ healthCheck: { mode: 'tcp' } }), /healthCheck\.mode/);
+  });
+
+  it('refuses wrong types, unknown keys and bad addresses through values.schema.json', () => {
+    const cases: Array<[unknown, RegExp]> = [
+      [
+        { apply: { replicaCount: 'two' } },
+        /apply\.replicaCount: Invalid type\. Expected: integer, given: string/,
+      ],
+      [{ run: { replicaCount: -1 } }, /run\.replicaCount: Must be greater than or equal to 0/],
+      [{ run: { graceSeconds: '60s' } }, /run\.graceSeconds: Invalid type/],
+      // Typos: an unknown key anywhere the chart reads is refused.
+      [{ run: { replicas: 2 } }, /run: Additional property replicas is not allowed/],
+      [{ replicaCount: 2 }, /Additional property replicaCount is not allowed/],
+      [
+        { global: { cloud: { clientSecrt: 'x' } } },
+        /global\.cloud: Additional property clientSecrt is not allowed/,
+      ],
+      [
+        { secrets: { externalSecret: { enabled: true } } },
+        /secrets: Additional property externalSecret is not allowed/,
+      ],
+      [
+        { apply: { resources: { limit: { memory: '1Gi' } } } },
+        /apply\.resources: Additional property limit is not allowed/,
+      ],
+      [
+        { global: { sqlmesh: { gateways: { gateway_b: { conection: { type: 'duckdb' } } } } } },
+        /Additional property conection is not allowed/,
+      ],
+      [{ healthCheck: { mode: 'tcp' } }, /healthCheck\.mode must be one of the following/],
+      // Addresses: http(s)://host[:port] only, the chart adds /sqlmesh/<org>/<project>.
+      ...[
+        'tideline.example.com',
+        'ftp://tideline.example.com',
+        'https://tideline.example.com/sqlmesh/acme/analytics',
+        'https://user:pass@tideline.example.com',
+      ].map((url): [unknown, RegExp] => [
+        { global: { cloud: { url } } },
+        /global\.cloud\.url: Does not match pattern/,
+      ]),
+      [{ global: { cloud: { org: 'acme/analytics' } } }, /global\.cloud\.org: Does not match/],
+      [{ global: { cloud: { clientId: 'executor' } } }, /global\.cloud\.clientId: Does not match/],
+      [
+        { global: { sqlmesh: { secretParams: 'user' } } },
+        /global\.sqlmesh\.secretParams: Invalid type/,
+      ],
+      [
+        { global: { sqlmesh: { nonSecretParams: [5] } } },
+        /global\.sqlmesh\.nonSecretParams\.0: Invalid type/,
+      ],
+      [
+        { global: { sqlmesh: { gateways: { gateway__b: { connection: { type: 'duckdb' } } } } } },
+        /Property name of "gateway__b" does not match/,
+      ],
+      [
+        { global: { sqlmesh: { gateways: { gateway_b: { connection: { database: 'x' } } } } } },
+        /type is required/,
+      ],
+      [
+        { secrets: { externalSecrets: { refreshInterval: 3600 } } },
+        /refreshInterval: Invalid type/,
+      ],
+      [{ podLabels: { version: 2 } }, /podLabels\.version: Invalid type/],
+    ];
+    for (const [extra, message] of cases) {
+      assert.match(schemaRefuses(extra), message, JSON.stringify(extra));
+    }
+  });
+
+  it('accepts every values file under ci/ and the addresses the executors take', () => {
+    const ci = readdirSync(join(chart, 'ci')).filter((f) => /\.ya?ml$/.test(f));
+    assert.ok(ci.includes('example-values.yaml'));
+    for (const f of ci) {
+      const lint = runHelm(['lint', chart, '-f', join(chart, 'ci', f)]);
+      assert.equal(lint.code, 0, `${f}: ${lint.out}${lint.err}`);
+      const template = runHelm(['template', 'r1', chart, '-f', join(chart, 'ci', f)]);
+      assert.equal(template.code, 0, `${f}: ${template.err}`);
+    }
+    for (const url of ['http://cloud-tideline-cloud:8000', 'https://tideline.example.com/']) {
+      const c = container(render({ global: { cloud: { url } } }), 'run');
+      const settings = readExecutorSettings({
+        ...Object.fromEntries(
+          c.env.flatMap((e) => (e.value === undefined ? [] : [[e.name, e.value]])),
+        ),
+        TCLOUD_CLIENT_SECRET: 'example-client-secret',
+        SQLMESH__GATEWAYS__GATEWAY_A__CONNECTION__PASSWORD: 'example_password',
+      });
+      assert.equal(settings.credentials.url, `${url.replace(/\/$/, '')}/sqlmesh/acme/analytics`);
+    }
+  });
+
+  it('passes lists as JSON and lists an empty secret parameter with an empty value', () => {
+    const gateways = {
+      local: {
+        connection: { type: 'duckdb', database: '/app/data/local.duckdb', extensions: ['httpfs'] },
+      },
+      gateway_b: {
+        connection: { type: 'postgres', host: 'b', database: 'b', user: 'b', password: null },
+      },
+    };
+    const docs = render({ global: { sqlmesh: { gateways } } });
+    const data = secrets(docs)[0]!.stringData ?? {};
+    assert.equal(data['SQLMESH__GATEWAYS__GATEWAY_B__CONNECTION__PASSWORD'], '');
+    const c = container(docs, 'apply');
+    assert.equal(envValue(c, 'SQLMESH__GATEWAYS__LOCAL__CONNECTION__EXTENSIONS'), '["httpfs"]');
+    const env: Record<string, string> = { ...data };
+    for (const e of c.env) if (e.value !== undefined) env[e.name] = e.value;
+    const local = readExecutorSettings(env).gateways.find((g) => g.name === 'local');
+    assert.equal(local?.connection.type, 'duckdb');
+    if (local?.connection.type === 'duckdb')
+      assert.deepEqual(local.connection.extensions, ['httpfs']);
+    // With External Secrets the empty parameter only names a key to fetch.
+    const external = render({
+      global: { cloud: { clientSecret: '' }, sqlmesh: { gateways } },
+      secrets: { externalSecrets: { enabled: true, secretStore: { name: 'vault' } } },
+    });
+    const es = external.find((o) => o.kind === 'ExternalSecret');
+    const keys = (es?.spec as { data: Array<{ secretKey: string }> }).data.map((d) => d.secretKey);
+    assert.ok(keys.includes('SQLMESH__GATEWAYS__GATEWAY_B__CONNECTION__PASSWORD'), keys.join());
   });
 });

@@ -6,7 +6,7 @@
  * lease lifetimes.
  */
 import { randomUUID } from 'node:crypto';
-import { sql, type Kysely, type RawBuilder } from 'kysely';
+import type { Kysely } from 'kysely';
 import type {
   ExecutorInfo,
   ExecutorKind,
@@ -18,6 +18,7 @@ import { PROTOCOL_VERSION } from '../../protocol/version.js';
 import type { CloudContext } from '../context.js';
 import { ApiError, badRequest, notFound } from '../http/api-error.js';
 import type { DB } from '../store/schema.js';
+import { executorNotesWritten } from '../queue/executor-bookkeeping.js';
 
 const CLOUD_PROTOCOL = `${PROTOCOL_VERSION.major}.${PROTOCOL_VERSION.minor}`;
 
@@ -165,17 +166,9 @@ export interface ExecutorCounts {
   aborted?: number;
 }
 
-/** The ids of the tasks an executor holds, as a JSON array, computed in the store. */
-function heldTasksJson(ctx: CloudContext): RawBuilder<string> {
-  const held = sql`FROM "tasks" AS "t" WHERE "t"."project_id" = "executors"."project_id" AND "t"."status" = 'claimed' AND "t"."executor_id" = "executors"."id"`;
-  return ctx.store.kind === 'postgres'
-    ? sql<string>`COALESCE((SELECT json_agg("t"."id" ORDER BY "t"."id")::text ${held}), '[]')`
-    : sql<string>`(SELECT json_group_array("t"."id") ${held})`;
-}
-
 /**
  * Marks an executor seen now (unless `seen` is false: the reaper counts for
- * executors it has not heard from), refreshes the tasks it holds and adds
+ * executors it has not heard from), and adds
  * `counts`. Runs in `db` (a transaction when the counts must commit with a
  * task's change).
  */
@@ -192,7 +185,6 @@ export async function touchExecutor(
     .updateTable('executors')
     .set((eb) => ({
       ...(seen ? { last_seen_ts: now, status: 'online' } : {}),
-      current_tasks: heldTasksJson(ctx),
       ...(counts.completed ? { completed: eb('completed', '+', counts.completed) } : {}),
       ...(counts.failed ? { failed: eb('failed', '+', counts.failed) } : {}),
       ...(counts.retried ? { retried: eb('retried', '+', counts.retried) } : {}),
@@ -212,17 +204,24 @@ function parseGateways(text: string): GatewayInfo[] {
   }
 }
 
-function parseIds(text: string): string[] {
-  try {
-    const value = JSON.parse(text) as unknown;
-    return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
-  } catch {
-    return [];
-  }
-}
-
 /** Every executor of the project, most recently seen first. */
 export async function listExecutors(ctx: CloudContext, projectId: string): Promise<ExecutorInfo[]> {
+  // What the queue noted about executors so far, written before the read.
+  await executorNotesWritten(ctx);
+  const held = new Map<string, string[]>();
+  const claimed = await ctx.store.db
+    .selectFrom('tasks')
+    .select(['id', 'executor_id'])
+    .where('project_id', '=', projectId)
+    .where('status', '=', 'claimed')
+    .orderBy('id')
+    .execute();
+  for (const t of claimed) {
+    if (t.executor_id === null) continue;
+    const ids = held.get(t.executor_id);
+    if (ids) ids.push(t.id);
+    else held.set(t.executor_id, [t.id]);
+  }
   const rows = await ctx.store.db
     .selectFrom('executors')
     .selectAll()
@@ -243,7 +242,7 @@ export async function listExecutors(ctx: CloudContext, projectId: string): Promi
     status: Number(r.last_seen_ts) >= onlineSince ? 'online' : 'offline',
     registeredTs: Number(r.registered_ts),
     lastSeenTs: Number(r.last_seen_ts),
-    currentTasks: parseIds(r.current_tasks),
+    currentTasks: held.get(r.id) ?? [],
     completed: Number(r.completed),
     failed: Number(r.failed),
     retried: Number(r.retried),

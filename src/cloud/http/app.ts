@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { sql } from 'kysely';
 import type { CloudContext } from '../context.js';
 import { ApiError } from './api-error.js';
 import { authenticate, projectScope, type CloudEnv } from './project-scope.js';
@@ -24,6 +25,37 @@ export interface RouteModule {
    * project (the app is mounted there: register `/plans`, not `/api/plans`).
    */
   project?(app: Hono<CloudEnv>, ctx: CloudContext): void;
+}
+
+/** How long GET /readyz waits for the store's answer. */
+export const READY_TIMEOUT_MS = 2_000;
+
+/**
+ * Undefined when the store answers `SELECT 1` in time; else a one-line reason
+ * for the caller and, for a failed query, the driver's message for the log.
+ */
+async function storeNotReady(
+  ctx: CloudContext,
+): Promise<{ reason: string; detail?: string } | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<{ reason: string }>((resolve) => {
+    timer = setTimeout(
+      () => resolve({ reason: `the store did not answer within ${READY_TIMEOUT_MS} ms` }),
+      READY_TIMEOUT_MS,
+    );
+  });
+  const query = sql`SELECT 1`.execute(ctx.store.db).then(
+    () => undefined,
+    (err: unknown) => ({
+      reason: 'the store query failed',
+      detail: err instanceof Error ? err.message : String(err),
+    }),
+  );
+  try {
+    return await Promise.race([query, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export function createCloudApp(ctx: CloudContext, modules: readonly RouteModule[]): Hono<CloudEnv> {
@@ -95,6 +127,19 @@ export function createCloudApp(ctx: CloudContext, modules: readonly RouteModule[
   );
 
   app.get('/livez', (c) => c.text('ok'));
+  // Ready when the store answers a trivial query within READY_TIMEOUT_MS; the
+  // reason for a 503 stays generic here (the details go to the log).
+  app.get('/readyz', async (c) => {
+    c.header('cache-control', 'no-store');
+    const notReady = await storeNotReady(ctx);
+    if (notReady === undefined) return c.text('ok');
+    ctx.log.warn('not ready', {
+      requestId: c.get('requestId'),
+      store: ctx.store.where,
+      ...notReady,
+    });
+    return c.text(`not ready: ${notReady.reason}`, 503);
+  });
 
   for (const m of modules) m.root?.(app, ctx);
 

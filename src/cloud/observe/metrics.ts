@@ -11,6 +11,7 @@
  *   at each scrape, over every project of the server.
  */
 import type { CloudContext } from '../context.js';
+import { executorNotesWritten } from '../queue/executor-bookkeeping.js';
 
 export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -96,6 +97,7 @@ export async function renderMetrics(ctx: CloudContext, http: HttpMetrics): Promi
   }
 
   const onlineSince = ctx.clock.now() - 2 * ctx.settings.leaseTtlMs;
+  await executorNotesWritten(ctx);
   const executors = await db
     .selectFrom('executors')
     .select(['kind', (eb) => eb.fn.countAll<number>().as('n')])

@@ -23,7 +23,7 @@ import type { ClaimedTask } from '../../protocol/messages.js';
 import type { CloudContext } from '../context.js';
 import type { DB, TaskQueue } from '../store/schema.js';
 import { perKey } from './coalescer.js';
-import { touchExecutorSoon } from './executor-bookkeeping.js';
+import { noteExecutor } from './executor-bookkeeping.js';
 import { claimRunTasks } from './hot-path-sql.js';
 import { announceTasks } from './task-queue.js';
 import { NOT_DURABLE, writeTransaction } from './write-transaction.js';
@@ -276,13 +276,12 @@ const MAX_CLAIM_BATCH = 512;
 /**
  * Claims run-queue tasks for several claimers in one transaction (see
  * {@link claimRunTasks}): the i-th answer is the i-th claimer's task, or
- * undefined. Executors in `seen` are marked seen in the same transaction.
+ * undefined.
  */
 async function claimRunBatch(
   ctx: CloudContext,
   projectId: string,
   executorIds: readonly string[],
-  seen: readonly string[],
 ): Promise<Array<ClaimResult | undefined>> {
   const now = ctx.clock.now();
   const expiresTs = now + ctx.settings.leaseTtlMs;
@@ -293,7 +292,6 @@ async function claimRunBatch(
     expiresTs,
     leaseIds,
     executorIds,
-    seen: [...new Set(seen)].sort(),
   });
   const byLease = new Map(rows.map((r) => [r.lease_id, r]));
   return leaseIds.map((leaseId, i) => {
@@ -330,8 +328,9 @@ async function claimBatch(
   seen: readonly string[],
 ): Promise<Array<ClaimResult | undefined>> {
   if (queue === 'run') {
-    // The claim statement cannot know which claimers it serves: all of them are marked seen.
-    return claimRunBatch(ctx, projectId, executorIds, [...seen, ...executorIds]);
+    // Every claimer is seen: it asked.
+    for (const id of new Set([...seen, ...executorIds])) noteExecutor(ctx, projectId, id);
+    return claimRunBatch(ctx, projectId, executorIds);
   }
   // Apply tasks are few and ordered per environment: one claim at a time.
   const out: Array<ClaimResult | undefined> = [];
@@ -347,7 +346,7 @@ async function claimBatch(
   out.forEach((claim, i) => {
     if (claim) touched.add(executorIds[i]!);
   });
-  await Promise.all([...touched].map((id) => touchExecutorSoon(ctx, projectId, id)));
+  for (const id of touched) noteExecutor(ctx, projectId, id);
   return out;
 }
 

@@ -17,6 +17,7 @@ interface Entry<I, O> {
 export class Coalescer<I, O> {
   private queue: Array<Entry<I, O>> = [];
   private running = false;
+  private idleWaiters: Array<() => void> = [];
 
   /**
    * `run` handles a batch and answers one outcome per item, in order; when
@@ -39,6 +40,12 @@ export class Coalescer<I, O> {
     });
   }
 
+  /** Resolves once every item submitted so far has been handled. */
+  idle(): Promise<void> {
+    if (!this.running && this.queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
   private async drain(): Promise<void> {
     try {
       while (this.queue.length > 0) {
@@ -59,6 +66,9 @@ export class Coalescer<I, O> {
       }
     } finally {
       this.running = false;
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
     }
   }
 }

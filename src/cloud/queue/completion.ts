@@ -20,6 +20,7 @@ import type { DB, TaskQueue, TaskStatus } from '../store/schema.js';
 import { assertLease, staleLease } from './leases.js';
 import { announceTasks } from './task-queue.js';
 import { Coalescer, perKey, type BatchOutcome } from './coalescer.js';
+import { noteExecutor } from './executor-bookkeeping.js';
 import { completeSucceededTasks, type SucceededItem } from './hot-path-sql.js';
 import { chunked, NOT_DURABLE, retryOnDeadlock, writeTransaction } from './write-transaction.js';
 
@@ -486,8 +487,15 @@ async function completeSucceeded(
     return queues;
   };
   for (const r of released) readyIn(r.project_id).add(r.queue);
+  const completedBy = new Map<string, { projectId: string; executorId: string; n: number }>();
   for (const task of done) {
     const projectId = task.project_id;
+    if (task.executor_id) {
+      const key = `${projectId}\u0000${task.executor_id}`;
+      const c = completedBy.get(key) ?? { projectId, executorId: task.executor_id, n: 0 };
+      c.n++;
+      completedBy.set(key, c);
+    }
     ctx.events.publish({
       projectId,
       type: 'task.succeeded',
@@ -518,6 +526,9 @@ async function completeSucceeded(
         ts: now,
       });
     }
+  }
+  for (const c of completedBy.values()) {
+    noteExecutor(ctx, c.projectId, c.executorId, { completed: c.n });
   }
   for (const [projectId, queues] of ready) {
     for (const queue of queues) {

@@ -1,13 +1,15 @@
 /**
  * Executor bookkeeping on the queue's hot paths: every claim marks its
- * executor seen and every completion counts, and under load hundreds of
- * these arrive each second. They go through one coalescer per store, so one
- * statement updates every executor touched meanwhile (last seen, the tasks
- * it holds, counts added up), one statement at a time per process.
+ * executor seen and every succeeded completion counts, and under load
+ * thousands of these arrive each second. They are noted in memory and go
+ * through one coalescer per store, so one statement updates every executor
+ * touched meanwhile (last seen, counts added up), one statement at a time
+ * per process, after the answer: claims and completions never wait for it,
+ * nor lock executor rows. Readers of the registry in this process wait for
+ * what was noted before they read ({@link executorNotesWritten}).
  *
- * The update runs after the task change it follows has committed, so the
- * tasks an executor holds are read as they now are; callers wait for it
- * before answering, so whoever reads the registry next sees it.
+ * The counts are statistics: a crash of the cloud may lose the last few
+ * milliseconds of them, never a task's state.
  */
 import { sql } from 'kysely';
 import type { CloudContext } from '../context.js';
@@ -76,12 +78,8 @@ async function writePostgres(store: Store, rows: readonly Row[]): Promise<void> 
       ORDER BY "e"."id" FOR UPDATE OF "e"
     )
     UPDATE "executors" AS "e" SET
-      "last_seen_ts" = COALESCE("d"."seen_ts", "e"."last_seen_ts"),
+      "last_seen_ts" = GREATEST(COALESCE("d"."seen_ts", "e"."last_seen_ts"), "e"."last_seen_ts"),
       "status" = CASE WHEN "d"."seen_ts" IS NULL THEN "e"."status" ELSE 'online' END,
-      "current_tasks" = COALESCE((
-        SELECT json_agg("t"."id" ORDER BY "t"."id")::text FROM "tasks" AS "t"
-        WHERE "t"."project_id" = "e"."project_id" AND "t"."status" = 'claimed'
-          AND "t"."executor_id" = "e"."id"), '[]'),
       "completed" = "e"."completed" + "d"."completed",
       "failed" = "e"."failed" + "d"."failed",
       "retried" = "e"."retried" + "d"."retried",
@@ -97,12 +95,8 @@ async function writeSqlite(store: Store, rows: readonly Row[]): Promise<void> {
   );
   await sql`
     UPDATE "executors" SET
-      "last_seen_ts" = COALESCE("d"."seen_ts", "executors"."last_seen_ts"),
+      "last_seen_ts" = MAX(COALESCE("d"."seen_ts", "executors"."last_seen_ts"), "executors"."last_seen_ts"),
       "status" = CASE WHEN "d"."seen_ts" IS NULL THEN "executors"."status" ELSE 'online' END,
-      "current_tasks" = (
-        SELECT json_group_array("t"."id") FROM "tasks" AS "t"
-        WHERE "t"."project_id" = "executors"."project_id" AND "t"."status" = 'claimed'
-          AND "t"."executor_id" = "executors"."id"),
       "completed" = "executors"."completed" + "d"."completed",
       "failed" = "executors"."failed" + "d"."failed",
       "retried" = "executors"."retried" + "d"."retried",
@@ -132,21 +126,28 @@ const coalescerOf = perKey(
 );
 
 /**
- * Marks an executor seen now (unless `seen` is false), refreshes the tasks it
- * holds and adds `counts`, together with the other touches of the moment.
- * Resolves once written.
+ * Notes that an executor was seen now (unless `seen` is false) and adds
+ * `counts`, to be written with the other notes of the moment; does not wait
+ * for the write (a failed one is logged).
  */
-export function touchExecutorSoon(
+export function noteExecutor(
   ctx: CloudContext,
   projectId: string,
   executorId: string,
   counts: ExecutorCounts = {},
   seen = true,
-): Promise<void> {
-  return coalescerOf(ctx.store).submit({
-    projectId,
-    executorId,
-    seenTs: seen ? ctx.clock.now() : null,
-    counts,
-  });
+): void {
+  coalescerOf(ctx.store)
+    .submit({ projectId, executorId, seenTs: seen ? ctx.clock.now() : null, counts })
+    .catch((err: unknown) =>
+      ctx.log.warn('could not record executor bookkeeping', {
+        executorId,
+        error: err instanceof Error ? err.message : String(err),
+      }),
+    );
+}
+
+/** Resolves once every executor note made so far in this process is written. */
+export function executorNotesWritten(ctx: CloudContext): Promise<void> {
+  return coalescerOf(ctx.store).idle();
 }

@@ -16,9 +16,9 @@
  * transaction on better-sqlite3, prepared once, while Kysely's connection
  * is held (so they never run inside another caller's transaction).
  *
- * Executor rows are always locked in id order (a sorted `FOR UPDATE`), so
- * claim batches, completion batches and the bookkeeping writes never
- * deadlock on them.
+ * Neither touches executor rows: the executors' last-seen times and counts
+ * are noted in memory and written apart (see executor-bookkeeping.ts), so
+ * claims and completions never wait on each other's row locks.
  */
 import type Database from 'better-sqlite3';
 import type pg from 'pg';
@@ -87,20 +87,6 @@ const PG_STATEMENTS: Record<string, string> = {
     WHERE "tasks"."id" = "picked"."id" AND "picked"."n" <= cardinality($4::text[])
     RETURNING "tasks"."id", "tasks"."attempts", "tasks"."fencing_token", "tasks"."payload",
       "tasks"."lease_id"`,
-  // $1 project, $2 now, $3 executor ids.
-  tideline_touch_seen: `(text, bigint, text[]) AS
-    WITH "locked" AS (
-      SELECT "id" FROM "executors" WHERE "project_id" = $1 AND "id" = ANY($3)
-      ORDER BY "id" FOR UPDATE
-    ), "held" AS (
-      SELECT "executor_id", json_agg("id" ORDER BY "id")::text AS "ids" FROM "tasks"
-      WHERE "project_id" = $1 AND "status" = 'claimed' AND "executor_id" = ANY($3)
-      GROUP BY "executor_id"
-    )
-    UPDATE "executors" AS "e" SET "last_seen_ts" = $2, "status" = 'online',
-      "current_tasks" = COALESCE("held"."ids", '[]')
-    FROM "locked" LEFT JOIN "held" ON "held"."executor_id" = "locked"."id"
-    WHERE "e"."id" = "locked"."id"`,
   // $1 now, $2 task ids, $3 their projects, $4 lease ids, $5 fencing tokens.
   tideline_complete_succeeded: `(bigint, text[], text[], text[], bigint[]) AS
     WITH "r" AS (
@@ -124,30 +110,6 @@ const PG_STATEMENTS: Record<string, string> = {
           SELECT "plan_id", "project_id" FROM "done" WHERE "plan_id" IS NOT NULL)
         AND "status" IN ('pending', 'applying')
       RETURNING "id"
-    ), "counts" AS (
-      SELECT "executor_id", "project_id", count(*)::int AS "n" FROM "done"
-      WHERE "executor_id" IS NOT NULL GROUP BY "executor_id", "project_id"
-    ), "locked" AS (
-      SELECT "e"."id", "e"."project_id", "c"."n" FROM "executors" AS "e"
-      JOIN "counts" AS "c" ON "c"."executor_id" = "e"."id" AND "c"."project_id" = "e"."project_id"
-      WHERE "e"."id" = ANY(ARRAY(SELECT "executor_id" FROM "counts"))
-      ORDER BY "e"."id" FOR UPDATE OF "e"
-    ), "held" AS (
-      -- This statement still sees its own completions as claimed: leave them out.
-      SELECT "executor_id", "project_id", json_agg("id" ORDER BY "id")::text AS "ids"
-      FROM "tasks"
-      WHERE "project_id" = ANY($3) AND "status" = 'claimed'
-        AND "executor_id" = ANY(ARRAY(SELECT "executor_id" FROM "counts"))
-        AND "id" <> ALL(ARRAY(SELECT "id" FROM "done"))
-      GROUP BY "executor_id", "project_id"
-    ), "touched" AS (
-      UPDATE "executors" AS "e" SET "last_seen_ts" = $1, "status" = 'online',
-        "completed" = "e"."completed" + "locked"."n",
-        "current_tasks" = COALESCE("held"."ids", '[]')
-      FROM "locked" LEFT JOIN "held"
-        ON "held"."executor_id" = "locked"."id" AND "held"."project_id" = "locked"."project_id"
-      WHERE "e"."id" = "locked"."id"
-      RETURNING "e"."id"
     )
     SELECT * FROM "done"`,
   // $1 now, $2 projects, $3 task ids that may have succeeded just now.
@@ -231,11 +193,6 @@ async function sqliteTransaction<T>(
     .execute(async () => driver.database.transaction(() => fn(driver.database)).immediate());
 }
 
-/** The tasks an executor holds, as a JSON array (in an update of `executors`). */
-const SQLITE_HELD = `(SELECT json_group_array("t"."id") FROM "tasks" AS "t"
-  WHERE "t"."project_id" = "executors"."project_id" AND "t"."status" = 'claimed'
-    AND "t"."executor_id" = "executors"."id")`;
-
 /** A claimed task as the claim statement returns it. */
 export interface ClaimedRow {
   id: string;
@@ -252,13 +209,10 @@ export interface RunClaimBatch {
   /** One claimer per entry: its new lease id and its executor. */
   leaseIds: readonly string[];
   executorIds: readonly string[];
-  /** Executors to mark seen now (with the tasks they hold refreshed). */
-  seen: readonly string[];
 }
 
 /**
- * Claims run-queue tasks, one per claimer at most, and marks executors
- * seen. Claimable: pending, due, and no task of the same model and version
+ * Claims run-queue tasks, one per claimer at most. Claimable: pending, due, and no task of the same model and version
  * claimed (also none twice in the batch: the first of each is taken).
  * A batch short because candidates shared a model is followed by another.
  *
@@ -279,12 +233,6 @@ export async function claimRunTasks(store: Store, batch: RunClaimBatch): Promise
       `SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock(${RUN_CLAIM_LOCK_SPACE}, hashtext(${lit(projectId)}))`,
       `EXECUTE tideline_claim_run(${lit(projectId)}, ${lit(now)}, ${lit(scan)}, ${textArray(batch.leaseIds)}, ${textArray(batch.executorIds)}, ${lit(batch.expiresTs)})`,
     ];
-    if (batch.seen.length > 0) {
-      uses.push('tideline_touch_seen');
-      statements.push(
-        `EXECUTE tideline_touch_seen(${lit(projectId)}, ${lit(now)}, ${textArray(batch.seen)})`,
-      );
-    }
     const results = await pgBatch(store.driver.pool, uses, statements);
     return results[1]!.rows as ClaimedRow[];
   }
@@ -330,14 +278,6 @@ export async function claimRunTasks(store: Store, batch: RunClaimBatch): Promise
       scan,
       expiresTs: batch.expiresTs,
     }) as ClaimedRow[];
-    if (batch.seen.length > 0) {
-      prepared(
-        database,
-        `UPDATE "executors" SET "last_seen_ts" = @now, "status" = 'online',
-          "current_tasks" = ${SQLITE_HELD}
-        WHERE "project_id" = @projectId AND "id" IN (SELECT "value" FROM json_each(@ids))`,
-      ).run({ now, projectId, ids: JSON.stringify(batch.seen) });
-    }
     return rows;
   });
 }
@@ -371,8 +311,7 @@ export interface SucceededBatch {
 /**
  * Records succeeded completions (distinct task ids) in one transaction: the
  * tasks whose lease is current (claimed, same lease id and fencing token,
- * not expired) succeed, their plans too, their executors are marked seen
- * and count them, and the waiting tasks whose dependencies have now all
+ * not expired) succeed, their plans too, and the waiting tasks whose dependencies have now all
  * succeeded become pending. A task whose lease is not current is left as it
  * is (absent from `done`).
  *
@@ -434,25 +373,6 @@ export async function completeSucceededTasks(
           SELECT 1 FROM json_each(@plans) AS "p"
           WHERE "p"."value" ->> 0 = "plans"."id" AND "p"."value" ->> 1 = "plans"."project_id")`,
       ).run({ now, plans: JSON.stringify(plans) });
-    }
-    const counts = new Map<string, [string, string, number]>();
-    for (const d of done) {
-      if (d.executor_id === null) continue;
-      const key = `${d.project_id}\u0000${d.executor_id}`;
-      const c = counts.get(key) ?? [d.executor_id, d.project_id, 0];
-      c[2]++;
-      counts.set(key, c);
-    }
-    if (counts.size > 0) {
-      prepared(
-        database,
-        `UPDATE "executors" SET "last_seen_ts" = @now, "status" = 'online',
-          "completed" = "executors"."completed" + "d"."n", "current_tasks" = ${SQLITE_HELD}
-        FROM (
-          SELECT "value" ->> 0 AS "id", "value" ->> 1 AS "project_id", "value" ->> 2 AS "n"
-          FROM json_each(@counts)) AS "d"
-        WHERE "executors"."id" = "d"."id" AND "executors"."project_id" = "d"."project_id"`,
-      ).run({ now, counts: JSON.stringify([...counts.values()]) });
     }
     const released = prepared(
       database,

@@ -155,7 +155,9 @@ export async function renewLease(
 
 /**
  * Hands a claimed task back (an executor draining on SIGTERM): pending again
- * at once, and the attempt it had does not count. Throws 409 `stale_lease`.
+ * at once, and the attempt it had does not count. An apply task's plan is
+ * pending again too, whatever the stopped apply recorded of it while it was
+ * being cut short. Throws 409 `stale_lease`.
  */
 export async function releaseTask(
   ctx: CloudContext,
@@ -180,9 +182,18 @@ export async function releaseTask(
     .where('lease_id', '=', leaseId)
     .where('fencing_token', '=', fencingToken)
     .where('lease_expires_ts', '>', now)
-    .returning(['queue', 'executor_id'])
+    .returning(['queue', 'executor_id', 'plan_id'])
     .executeTakeFirst();
   if (!row) throw staleLease(taskId);
+  if (row.plan_id !== null) {
+    await ctx.store.db
+      .updateTable('plans')
+      .set({ status: 'pending', error: null, finished_ts: null, updated_ts: now })
+      .where('id', '=', row.plan_id)
+      .where('project_id', '=', projectId)
+      .where('status', 'in', ['applying', 'failed'])
+      .execute();
+  }
   if (row.executor_id) {
     await touchExecutor(ctx, ctx.store.db, projectId, row.executor_id, { retried: 1 });
   }

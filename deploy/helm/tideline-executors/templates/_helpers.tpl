@@ -75,9 +75,10 @@ in nonSecretParams. Called with (dict "root" $ "param" NAME).
 {{- if or $forced (and (not $exempt) (regexMatch "password|secret|token" $param)) -}}true{{- end -}}
 {{- end -}}
 
-{{/* A parameter's value as an environment variable's text. */}}
+{{/* A parameter's value as an environment variable's text (an empty value as ""). */}}
 {{- define "tideline-executors.envValue" -}}
-{{- if or (kindIs "map" .) (kindIs "slice" .) -}}
+{{- if kindIs "invalid" . -}}
+{{- else if or (kindIs "map" .) (kindIs "slice" .) -}}
 {{- toJson . -}}
 {{- else if kindIs "float64" . -}}
 {{- if eq (float64 (int64 .)) . }}{{ int64 . }}{{ else }}{{ . }}{{ end -}}
