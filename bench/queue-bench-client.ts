@@ -52,7 +52,7 @@ function post(agent: Agent, url: URL, headers: Record<string, string>, body: str
   });
 }
 
-async function runClients(job: QueueClientJob): Promise<number> {
+async function runClients(job: QueueClientJob, ready: () => void): Promise<number> {
   const agent = new Agent({ keepAlive: true, maxSockets: job.executorIds.length });
   const claimUrl = new URL(`${job.api}/tasks/claim`);
   let done = 0;
@@ -106,6 +106,8 @@ async function runClients(job: QueueClientJob): Promise<number> {
       done++;
     }
   });
+  // The claims are on their way: the timing may start.
+  ready();
   try {
     await Promise.all(loops);
   } finally {
@@ -116,7 +118,7 @@ async function runClients(job: QueueClientJob): Promise<number> {
 
 if (parentPort && workerData) {
   const port = parentPort;
-  runClients(workerData as QueueClientJob).then(
+  runClients(workerData as QueueClientJob, () => port.postMessage({ ready: true })).then(
     (done) => port.postMessage({ done }),
     (err: unknown) => port.postMessage({ error: err instanceof Error ? err.message : String(err) }),
   );

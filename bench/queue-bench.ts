@@ -153,12 +153,18 @@ async function throughput(
   const worker = new Worker(new URL('./queue-bench-client.js', import.meta.url), {
     workerData: job,
   });
+  // Timed from when the clients are up (their claims sent), not from the thread's start.
+  let ready: () => void = () => {};
+  const up = new Promise<void>((resolve) => (ready = resolve));
   const finished = new Promise<void>((resolve, reject) => {
-    worker.once('message', (m: { done?: number; error?: string }) =>
-      m.error ? reject(new Error(m.error)) : resolve(),
-    );
+    worker.on('message', (m: { ready?: boolean; done?: number; error?: string }) => {
+      if (m.ready) ready();
+      else if (m.error) reject(new Error(m.error));
+      else resolve();
+    });
     worker.once('error', reject);
   });
+  await Promise.race([up, finished]);
   const started = performance.now();
   for (let i = 0; i < total; i += 100) {
     await enqueueTasks(
@@ -182,7 +188,7 @@ export interface QueueBenchOptions {
   stores?: ReadonlyArray<'sqlite' | 'postgres'>;
   /** Concurrent executors claiming and completing (32 by default). */
   clients?: number;
-  /** Tasks in the throughput run (5,000 by default). */
+  /** Tasks in each throughput run (10,000 by default). */
   total?: number;
   /** Claim-latency rounds (200 by default). */
   rounds?: number;
@@ -204,9 +210,9 @@ async function benchStore(
     const p99 = percentile(lat, 99);
     const slots = options.slots ?? 8;
     await throughput(h, 500, clients, 1); // warm-up
-    const single = await throughput(h, options.total ?? 5_000, clients, 1);
+    const single = await throughput(h, options.total ?? 10_000, clients, 1);
     await throughput(h, 500, clients, slots); // warm-up
-    const batched = await throughput(h, options.total ?? 5_000, clients, slots);
+    const batched = await throughput(h, options.total ?? 10_000, clients, slots);
     const tp = target ? `   target >= 5000/s${batched < 5_000 ? '  (missed)' : ''}` : '';
     return [
       `${`queue ${label}: claim latency p50 (waiting long poll)`.padEnd(52)} ${p50.toFixed(2).padStart(8)} ms`,

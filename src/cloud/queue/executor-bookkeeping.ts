@@ -64,8 +64,12 @@ function merge(touches: readonly Touch[]): Row[] {
 }
 
 async function writePostgres(store: Store, rows: readonly Row[]): Promise<void> {
+  // One statement, its own transaction, not flushed to the WAL at commit: these
+  // are statistics, and a crash may lose the last moment of them.
   await sql`
-    WITH "d" AS (
+    WITH "relaxed" AS (
+      SELECT set_config('synchronous_commit', 'off', true) AS "v"
+    ), "d" AS (
       SELECT * FROM unnest(
         ${rows.map((r) => r.id)}::text[], ${rows.map((r) => r.projectId)}::text[],
         ${rows.map((r) => r.seenTs)}::bigint[], ${rows.map((r) => r.completed)}::int[],
@@ -84,7 +88,7 @@ async function writePostgres(store: Store, rows: readonly Row[]): Promise<void> 
       "failed" = "e"."failed" + "d"."failed",
       "retried" = "e"."retried" + "d"."retried",
       "aborted" = "e"."aborted" + "d"."aborted"
-    FROM "d", "locked"
+    FROM "d", "locked", "relaxed"
     WHERE "e"."id" = "d"."id" AND "e"."project_id" = "d"."project_id"
       AND "locked"."id" = "e"."id"`.execute(store.db);
 }

@@ -297,7 +297,8 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 4,
-    description: 'task indexes that hold only the tasks they serve (pending, claimed, unfinished)',
+    description:
+      'task indexes that hold only the tasks they serve (pending, claimed, waiting, unfinished)',
     // A task is written at each step of its life, and each write adds an
     // entry to every index whose columns or predicate it touches; finished
     // tasks, most of the table, now sit in none of these. SQLite uses a
@@ -315,7 +316,8 @@ export const MIGRATIONS: readonly Migration[] = [
             `DROP INDEX tasks_env_idx`,
             `CREATE INDEX tasks_open_env_idx ON tasks (project_id, queue, environment) WHERE status IN ('pending', 'claimed')`,
             `DROP INDEX tasks_status_idx`,
-            `CREATE INDEX tasks_open_status_idx ON tasks (project_id, status) WHERE status IN ('waiting', 'pending', 'claimed')`,
+            // Only the waiting ones: a completion looks among them for tasks it releases.
+            `CREATE INDEX tasks_waiting_idx ON tasks (project_id) WHERE status = 'waiting'`,
           ]
         : []),
     ],
