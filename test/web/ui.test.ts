@@ -1,6 +1,7 @@
 /**
  * The web UI in Chromium against a real cloud: logging in, the executors
- * page, a plan's model executions and who submitted it, pausing and
+ * page, a plan's model executions and who submitted it (by name), a
+ * model's lineage up and down, pausing and
  * resuming an environment, creating and revoking an OAuth client (its
  * secret shown once), a viewer who sees no buttons the server would
  * refuse, the activity feed's filters and pages, logs filtered by level
@@ -152,14 +153,35 @@ describe('the web UI', () => {
         assert.match((await row.textContent()) ?? '', /view created.*updated$/);
       }
       // Submitted by the admin client that sent the plan, not the executor that applied it.
+      // Shown by the client's name, its identifier kept in the title.
       const submittedBy = page.locator('dt', { hasText: 'Submitted by' }).locator('+ dd');
-      assert.equal(await submittedBy.textContent(), `client:${ui.cloud.clients.admin.clientId}`);
+      assert.equal(await submittedBy.textContent(), ui.cloud.clients.admin.name);
+      assert.equal(
+        await submittedBy.locator('[title]').getAttribute('title'),
+        `client:${ui.cloud.clients.admin.clientId}`,
+      );
       // A model link leads to the model's page with its definition.
       await executions.getByRole('link', { name: 'sqlmesh_example.full_model' }).first().click();
       await page
         .getByRole('heading', { level: 1, name: /Model sqlmesh_example\.full_model/ })
         .waitFor();
       assert.match((await page.locator('pre.code').first().textContent()) ?? '', /SELECT/i);
+      // Lineage up through every step, each model a link to its page.
+      const upstream = page.getByRole('table', { name: 'Upstream models' });
+      const upRows = await upstream.locator('tbody tr').allTextContents();
+      assert.deepEqual(upRows, [
+        'sqlmesh_example.incremental_model1 (direct)',
+        'sqlmesh_example.seed_model2',
+      ]);
+      await upstream.getByRole('link', { name: 'sqlmesh_example.seed_model' }).click();
+      await page
+        .getByRole('heading', { level: 1, name: /Model sqlmesh_example\.seed_model/ })
+        .waitFor();
+      const downstream = page.getByRole('table', { name: 'Downstream models' });
+      assert.deepEqual(await downstream.locator('tbody tr').allTextContents(), [
+        'sqlmesh_example.incremental_model1 (direct)',
+        'sqlmesh_example.full_model2',
+      ]);
     } finally {
       await context.close();
     }

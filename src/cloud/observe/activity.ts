@@ -18,6 +18,7 @@ import {
   type PlanListItem,
   type RunListItem,
 } from './history.js';
+import { displayNameOf, principalNames } from './principals.js';
 import { encodeCursor, type Cursor } from './query-params.js';
 import { bytewise, compareBytes, num, parseObject } from './store-queries.js';
 
@@ -31,15 +32,17 @@ export interface ActivityItem {
   ts: number;
   environment: string | null;
   status: string | null;
-  /** Who did it (user or client id), when known. */
+  /** Who did it, as recorded (see principals.ts), when known. */
   by: string | null;
+  /** Their display name: the OAuth client's or user's name where known. */
+  byName: string | null;
   /** A one-line description. */
   text: string;
   details: Record<string, unknown>;
 }
 
 /** Sort type of each source; the cursor's key is `<sort type>|<id>`. */
-interface Sourced extends ActivityItem {
+interface Sourced extends Omit<ActivityItem, 'byName'> {
   sortType: string;
   sortId: string;
 }
@@ -231,8 +234,16 @@ export async function listActivity(
   const truncated = items.length > options.limit;
   const kept = items.slice(0, options.limit);
   const last = kept[kept.length - 1];
+  const names = await principalNames(
+    ctx,
+    projectId,
+    kept.map((i) => i.by),
+  );
   return {
-    activity: kept.map(({ sortType: _t, sortId: _i, ...item }) => item),
+    activity: kept.map(({ sortType: _t, sortId: _i, ...item }) => ({
+      ...item,
+      byName: displayNameOf(names, item.by),
+    })),
     truncated,
     nextBefore: truncated && last ? encodeCursor(last.ts, `${last.sortType}|${last.sortId}`) : null,
   };

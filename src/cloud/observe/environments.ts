@@ -18,7 +18,7 @@ import { canonicalTableName, physicalTableName, PROD } from '../../engine/snapsh
 import type { Interval, Snapshot } from '../../engine/snapshot/snapshot-types.js';
 import { addUnits, floorToUnit } from '../../engine/time/index.js';
 import type { CloudContext } from '../context.js';
-import { environmentPauses, resolveModelName } from '../pauses/pauses.js';
+import { listPauses, resolveModelName, type Pause } from '../pauses/pauses.js';
 import {
   environmentSnapshots,
   isExpired,
@@ -35,6 +35,8 @@ import {
   type EvaluationItem,
   type PlanListItem,
 } from './history.js';
+import { lineageOf, type LineageEntry } from './lineage.js';
+import { withCreatorNames } from './principals.js';
 import { bytewise, num, parseObject } from './store-queries.js';
 
 export type Difference =
@@ -145,6 +147,8 @@ export interface EnvironmentDetail {
   expired: boolean;
   finalizedTs: number | null;
   paused: boolean;
+  /** The environment's pauses (model null: the whole environment), with who paused. */
+  pauses: Array<Pause & { createdByName: string | null }>;
   snapshots: EnvironmentSnapshotItem[];
   /** Models prod has that this environment does not. */
   removed: Array<{ name: string; displayName: string; identifier: string }>;
@@ -176,7 +180,11 @@ export async function environmentDetail(
       prodByName = new Map(found.snapshots.map((s) => [s.name, s]));
     }
   }
-  const pauses = await environmentPauses(db, projectId, name);
+  const pauseList = await listPauses(db, projectId, name);
+  const pauses = {
+    environment: pauseList.some((p) => p.model === null),
+    models: pauseList.flatMap((p) => (p.model === null ? [] : [p.model])),
+  };
   const held = new ModelGraph(snapshots).downstreamOf(pauses.models);
   const differences: Record<Difference, number> = {
     directly_modified: 0,
@@ -219,6 +227,7 @@ export async function environmentDetail(
     expired: isExpired(stored, ctx.clock.now()),
     finalizedTs: env.finalizedTs ?? null,
     paused: pauses.environment,
+    pauses: await withCreatorNames(ctx, projectId, pauseList),
     snapshots: items,
     removed,
     differences,
@@ -270,8 +279,14 @@ export interface ModelDetail {
   /** Why rendering failed, when it did. */
   renderError: string | null;
   lineage: {
+    /** The models this one reads directly. */
     parents: Array<{ name: string; displayName: string }>;
+    /** The models that read this one directly. */
     children: Array<{ name: string; displayName: string }>;
+    /** Every model upstream, nearest first; `depth` 1 is a parent. */
+    ancestors: Array<LineageEntry & { displayName: string }>;
+    /** Every model downstream, nearest first; `depth` 1 is a child. */
+    descendants: Array<LineageEntry & { displayName: string }>;
   };
   versions: ModelVersion[];
   /** Intervals recorded for the current table version, merged. */
@@ -405,6 +420,8 @@ export async function modelDetail(
   const children = graph.order
     .filter((x) => graph.parentsOf(x).some((p) => p.name === name))
     .map((x) => ({ name: x.name, displayName: shownName(x) }));
+  const lineage = lineageOf(graph, name);
+  const shown = (e: LineageEntry) => ({ ...e, displayName: shownName(byName.get(e.name)!) });
 
   const versionRows = await db
     .selectFrom('snapshots')
@@ -467,7 +484,12 @@ export async function modelDetail(
     renderedSql: rendered.sql,
     renderedInterval: rendered.interval,
     renderError: rendered.error,
-    lineage: { parents, children },
+    lineage: {
+      parents,
+      children,
+      ancestors: lineage.ancestors.map(shown),
+      descendants: lineage.descendants.map(shown),
+    },
     versions,
     intervals: recorded.get(`${s.name}|${s.version}`) ?? [],
     evaluations: evaluations.items,

@@ -6,6 +6,7 @@
  */
 import type { CloudContext } from '../context.js';
 import type { PlanStatus, RunStatus } from '../store/schema.js';
+import { displayNameOf, principalNames } from './principals.js';
 import { encodeCursor, LOG_LEVELS, type Cursor, type LogLevel } from './query-params.js';
 import { afterCursor, bytewise, num, parseObject } from './store-queries.js';
 
@@ -45,7 +46,10 @@ export interface PlanListItem {
   planId: string;
   environment: string;
   status: PlanStatus;
+  /** Who submitted the plan, as recorded (see principals.ts). */
   createdBy: string | null;
+  /** The submitter's display name: the OAuth client's or user's name where known. */
+  createdByName: string | null;
   createdTs: number;
   startedTs: number | null;
   finishedTs: number | null;
@@ -96,6 +100,11 @@ export async function listPlans(
     .orderBy(bytewise(ctx, 'id'), 'desc')
     .limit(options.limit + 1)
     .execute();
+  const names = await principalNames(
+    ctx,
+    projectId,
+    rows.map((r) => r.created_by),
+  );
   const items = rows.map((r): PlanListItem => {
     const summary = parseObject(r.summary);
     const started = num(r.started_ts);
@@ -105,6 +114,7 @@ export async function listPlans(
       environment: r.environment,
       status: r.status,
       createdBy: r.created_by,
+      createdByName: displayNameOf(names, r.created_by),
       createdTs: Number(r.created_ts),
       startedTs: started,
       finishedTs: finished,
@@ -576,7 +586,10 @@ export interface RunListItem {
   finishedTs: number | null;
   durationMs: number | null;
   error: string | null;
+  /** Who asked for the run, as recorded; null for scheduled runs. */
   createdBy: string | null;
+  /** Their display name (see {@link PlanListItem.createdByName}). */
+  createdByName: string | null;
 }
 
 /** Runs newest first, paged (the orchestrator API's list). */
@@ -600,6 +613,11 @@ export async function listRunsPage(
     .orderBy(bytewise(ctx, 'id'), 'desc')
     .limit(options.limit + 1)
     .execute();
+  const names = await principalNames(
+    ctx,
+    projectId,
+    rows.map((r) => r.created_by),
+  );
   const items = rows.map((r): RunListItem => {
     const started = num(r.started_ts);
     const finished = num(r.finished_ts);
@@ -615,6 +633,7 @@ export async function listRunsPage(
       durationMs: durationOf(started, finished),
       error: r.error,
       createdBy: r.created_by,
+      createdByName: displayNameOf(names, r.created_by),
     };
   });
   return page(items, options.limit, (r) => encodeCursor(r.createdTs, r.id));

@@ -4,7 +4,7 @@
  * | route                                   | what                                          |
  * | --------------------------------------- | --------------------------------------------- |
  * | GET /environments?limit=&after=         | environments by name                          |
- * | GET /environments/:env                  | snapshots, differences from prod, last plan   |
+ * | GET /environments/:env                  | snapshots, differences, last plan, pauses     |
  * | GET /environments/:env/models/:model    | definition, SQL, lineage, versions, intervals |
  * | GET /plans?environment=&status=&limit=&before= | plans, newest first                    |
  * | GET /plans/:id/changes                  | a plan's changes and backfill                 |
@@ -19,6 +19,9 @@
  * | GET /home                               | prod at a glance (freshness, last run, chart) |
  * | GET /events                             | server-sent events of the project             |
  * | GET /v1/dags/:env, /v1/runs, /v1/runs/:id/evaluations, /v1/evaluations | for orchestrators |
+ *
+ * Who did something is answered as recorded (`createdBy`, `by`) and as a
+ * name people know (`createdByName`, `byName`): see principals.ts.
  *
  * Lists take `limit` (50 by default, at most 500) and answer `truncated` and
  * a cursor (`nextBefore`) for the next page. At the server root, without
@@ -54,6 +57,7 @@ import {
   type Page,
 } from './history.js';
 import { HttpMetrics, renderMetrics } from './metrics.js';
+import { withCreatorNames } from './principals.js';
 import { idParam, LOG_LEVELS, QueryReader } from './query-params.js';
 
 export interface ObserveOptions {
@@ -390,7 +394,9 @@ function registerObserveRoutes(app: Hono<CloudEnv>, ctx: CloudContext, options: 
   app.get('/v1/runs/:id', read, async (c) => {
     new QueryReader(c, []);
     const runId = await requireRun(ctx, c);
-    return c.json({ run: await getRun(ctx, c.get('project').id, runId) });
+    const projectId = c.get('project').id;
+    const run = await getRun(ctx, projectId, runId);
+    return c.json({ run: run ? (await withCreatorNames(ctx, projectId, [run]))[0] : run });
   });
 
   app.get('/v1/runs/:id/evaluations', read, runEvaluations);

@@ -4,7 +4,8 @@
  * - `POST /plans` `{plan}` (plan.prod for prod, plan.dev otherwise): 201
  *   `{planId, status}`; 409 `stale_plan` when the environment changed since
  *   the plan was computed.
- * - `GET /plans/:id` (read): status, error, timestamps, summary.
+ * - `GET /plans/:id` (read): status, error, timestamps, summary, the submitter
+ *   (`createdBy`) and their display name (`createdByName`).
  * - `GET /plans/:id/progress?after=<logId>&evaluationsAfter=<id>&limit=<n>`
  *   (read): log lines and evaluations so far, for the CLI to stream.
  * - `POST /plans/:id/cancel` (plan.prod / plan.dev by environment).
@@ -17,6 +18,7 @@ import type { RouteModule } from '../http/app.js';
 import { badRequest, notFound } from '../http/api-error.js';
 import { describeZodError, readJson } from '../http/json-body.js';
 import { requirePermission, type CloudEnv } from '../http/project-scope.js';
+import { withCreatorNames } from '../observe/principals.js';
 import {
   cancelPlan,
   getPlan,
@@ -100,7 +102,10 @@ export const planRoutes: RouteModule = {
 
     app.get('/plans/:id', async (c) => {
       requirePermission(c, 'read');
-      return c.json(await getPlan(ctx, c.get('project').id, planParam(c)));
+      const projectId = c.get('project').id;
+      const plan = await getPlan(ctx, projectId, planParam(c));
+      const [named] = await withCreatorNames(ctx, projectId, [plan]);
+      return c.json(named);
     });
 
     app.get('/plans/:id/progress', async (c) => {

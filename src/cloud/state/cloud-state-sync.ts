@@ -695,9 +695,11 @@ export class CloudStateSync implements StateSync {
   // ---- plans ---------------------------------------------------------------------------------
 
   /**
-   * Records a plan, or replaces the record of a plan with the same id (status
-   * changes). The full plan a submission stored (`payload`) and the first
-   * recorded submitter (`createdBy`) are kept.
+   * Records a plan, or updates the record of a plan with the same id (status
+   * changes). The first recorded submitter (`createdBy`) and start are kept.
+   * A plan submitted to the cloud (it has a stored `payload`) keeps what the
+   * submission recorded (environment, creation time, summary): only its
+   * status, error and times change.
    */
   async recordPlan(plan: PlanRecord): Promise<void> {
     const started = plan.status === 'applying' ? plan.updatedTs : null;
@@ -723,12 +725,28 @@ export class CloudStateSync implements StateSync {
         oc
           .column('id')
           .doUpdateSet((eb) => ({
-            environment: plan.environment,
+            // A submission's facts stay: an apply executor recording the plan only reports progress.
+            environment: eb
+              .case()
+              .when('plans.payload', 'is', null)
+              .then(plan.environment)
+              .else(eb.ref('plans.environment'))
+              .end(),
             status: plan.status,
-            summary,
+            summary: eb
+              .case()
+              .when('plans.payload', 'is', null)
+              .then(summary)
+              .else(eb.ref('plans.summary'))
+              .end(),
             // The submitter stays: an apply executor recording the plan is not its author.
             created_by: eb.fn.coalesce('plans.created_by', eb.val(plan.createdBy ?? null)),
-            created_ts: plan.createdTs,
+            created_ts: eb
+              .case()
+              .when('plans.payload', 'is', null)
+              .then(plan.createdTs)
+              .else(eb.ref('plans.created_ts'))
+              .end(),
             updated_ts: plan.updatedTs,
             started_ts: eb.fn.coalesce('plans.started_ts', eb.val(started)),
             finished_ts: finished,

@@ -3,7 +3,7 @@
 // with its cursor. Filters and page survive live refreshes of the page.
 import { activityPage } from './data.js';
 import { h, link, replace, table } from './dom.js';
-import { badge, errorNote, time } from './widgets.js';
+import { badge, errorNote, time, who } from './widgets.js';
 
 const enc = encodeURIComponent;
 
@@ -36,9 +36,8 @@ function what(item) {
 }
 
 function by(item) {
-  if (item.by) return item.by;
-  if (item.type === 'run' && item.details?.trigger === 'schedule') return 'scheduler';
-  return '—';
+  const scheduled = item.type === 'run' && item.details?.trigger === 'schedule';
+  return who(item.by, item.byName, scheduled ? 'scheduler' : '—');
 }
 
 /**

@@ -53,6 +53,7 @@ function toPlan(p) {
     startedTs: num(p.startedTs),
     finishedTs: num(p.finishedTs),
     createdBy: p.createdBy ?? null,
+    createdByName: p.createdByName ?? null,
     error: p.error ?? null,
     cancelRequestedTs: num(p.cancelRequestedTs),
     summary: p.summary ?? {},
@@ -201,6 +202,8 @@ export const optional = {
   runEvaluations: (id) => optionalApi(`/runs/${enc(id)}/evaluations?limit=500`),
   runAudits: (id) => optionalApi(`/runs/${enc(id)}/audits?limit=500`),
   runAdjacent: (id) => optionalApi(`/runs/${enc(id)}/adjacent`),
+  /** The run as the orchestrator API has it, with who asked for it by name. */
+  runNamed: async (id) => (await optionalApi(`/v1/runs/${enc(id)}`))?.run,
   planAudits: (id) => optionalApi(`/plans/${enc(id)}/audits?limit=500`),
   planChanges: (id) => optionalApi(`/plans/${enc(id)}/changes`),
   modelDetail: async (env, name) =>

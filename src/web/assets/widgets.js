@@ -314,6 +314,15 @@ export function confirmDialog(question, confirmLabel) {
 
 export { link };
 
+/**
+ * Who did something: the name people know (an OAuth client's or user's),
+ * with the recorded identifier in its title; `fallback` when none is known.
+ */
+export function who(id, name, fallback = '—') {
+  if (!id) return fallback;
+  return h('span', { class: 'principal', title: id }, name || id);
+}
+
 /** `n model(s)` style counts. */
 export function plural(n, word) {
   return `${n} ${word}${n === 1 ? '' : 's'}`;

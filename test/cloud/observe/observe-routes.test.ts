@@ -141,6 +141,16 @@ for (const target of targets) {
         [INCREMENTAL],
       );
       assert.deepEqual(m.lineage.children, []);
+      // Lineage up and down, through every step, nearest first.
+      assert.deepEqual(
+        m.lineage.ancestors.map((a: { name: string; depth: number }) => [a.name, a.depth]),
+        [
+          [INCREMENTAL, 1],
+          [SEED, 2],
+        ],
+      );
+      assert.equal(m.lineage.ancestors[1].displayName, 'sqlmesh_example.seed_model');
+      assert.deepEqual(m.lineage.descendants, []);
       // Both stored versions, each with the plan that introduced it.
       const plans = new Map(
         m.versions.map((v: { planId: string; current: boolean }) => [v.planId, v.current]),
@@ -162,6 +172,19 @@ for (const target of targets) {
       assert.deepEqual(
         dev.body.model.lineage.children.map((c: { name: string }) => c.name),
         [EXTRA],
+      );
+      const seed = await get('/environments/dev/models/sqlmesh_example.seed_model');
+      assert.deepEqual(seed.body.model.lineage.ancestors, []);
+      assert.deepEqual(
+        seed.body.model.lineage.descendants.map((d: { name: string; depth: number }) => [
+          d.name,
+          d.depth,
+        ]),
+        [
+          [INCREMENTAL, 1],
+          [FULL, 2],
+          [EXTRA, 3],
+        ],
       );
       assert.equal(
         dev.body.model.versions.find((v: { current: boolean }) => v.current).planId,

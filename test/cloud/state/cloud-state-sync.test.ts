@@ -134,7 +134,87 @@ for (const target of targets) {
         ...plan,
         status: 'succeeded',
         updatedTs: 20,
+        // The submission's summary, not the one the executor sent.
+        summary: {},
       });
+    });
+
+    test("recordPlan keeps what a submission recorded and updates only the plan's progress", async () => {
+      const state = await fresh();
+      const submitted = {
+        changes: { added: 3 },
+        backfill: { models: 3, batches: 7 },
+        isNewEnvironment: true,
+        start: 100,
+        end: 200,
+      };
+      await store.db
+        .insertInto('plans')
+        .values({
+          id: 'submitted-plan',
+          project_id: state.projectId,
+          environment: 'dev',
+          status: 'pending',
+          payload: '{"id":"submitted-plan"}',
+          summary: JSON.stringify(submitted),
+          created_by: 'client:tlc_submitter',
+          created_ts: 1_000,
+          updated_ts: 1_000,
+          started_ts: null,
+          finished_ts: null,
+          error: null,
+        })
+        .execute();
+      // The apply executor's record: its own summary shape, its own clock and identity.
+      const applied = {
+        id: 'submitted-plan',
+        environment: 'dev',
+        createdTs: 900,
+        createdBy: 'executor:apply-1',
+        summary: { added: 3, backfillModels: 3 },
+      };
+      await state.recordPlan({ ...applied, status: 'applying', updatedTs: 2_000 });
+      const applying = await store.db
+        .selectFrom('plans')
+        .selectAll()
+        .where('id', '=', 'submitted-plan')
+        .executeTakeFirstOrThrow();
+      assert.deepEqual(JSON.parse(applying.summary), submitted);
+      assert.equal(applying.status, 'applying');
+      assert.equal(Number(applying.started_ts), 2_000);
+
+      await state.recordPlan({ ...applied, status: 'failed', updatedTs: 3_000, error: 'boom' });
+      assert.deepEqual(await state.getPlan('submitted-plan'), {
+        id: 'submitted-plan',
+        environment: 'dev',
+        status: 'failed',
+        createdTs: 1_000,
+        updatedTs: 3_000,
+        createdBy: 'client:tlc_submitter',
+        summary: submitted,
+        error: 'boom',
+      });
+      const row = await store.db
+        .selectFrom('plans')
+        .selectAll()
+        .where('id', '=', 'submitted-plan')
+        .executeTakeFirstOrThrow();
+      assert.equal(row.payload, '{"id":"submitted-plan"}');
+      assert.deepEqual(
+        [Number(row.started_ts), Number(row.finished_ts), Number(row.updated_ts)],
+        [2_000, 3_000, 3_000],
+      );
+
+      // A plan recorded through the state alone has no submission: its record follows the latest.
+      await state.recordPlan({ ...applied, id: 'state-only', status: 'applying', updatedTs: 10 });
+      await state.recordPlan({
+        ...applied,
+        id: 'state-only',
+        status: 'succeeded',
+        updatedTs: 20,
+        summary: { added: 4 },
+      });
+      assert.deepEqual((await state.getPlan('state-only'))?.summary, { added: 4 });
     });
   });
 }

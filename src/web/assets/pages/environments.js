@@ -15,7 +15,7 @@ import {
 } from '../data.js';
 import { facts, h, link, note, replace, section, table } from '../dom.js';
 import { elapsed, formatInterval, shortModelName } from '../format.js';
-import { actionButton, badge, duration, errorNote, pager, plural, time } from '../widgets.js';
+import { actionButton, badge, duration, errorNote, pager, plural, time, who } from '../widgets.js';
 
 const enc = encodeURIComponent;
 
@@ -111,7 +111,18 @@ export async function renderEnvironment(view, ctx) {
   const pauseInfo = paused.status === 'fulfilled' ? paused.value : null;
   const isPaused = pauseInfo?.paused === true;
   const lastPlan = plans.status === 'fulfilled' ? plans.value[0] : undefined;
-  const modelPauses = pauseInfo ? pauseInfo.pauses.filter((p) => p.model !== null) : [];
+  // Who paused, by name, where the observability API says.
+  const pausedBy = new Map(
+    (detail.status === 'fulfilled' ? (detail.value?.pauses ?? []) : []).map((p) => [
+      `${p.model}|${p.createdBy}`,
+      p.createdByName,
+    ]),
+  );
+  const modelPauses = pauseInfo
+    ? pauseInfo.pauses
+        .filter((p) => p.model !== null)
+        .map((p) => ({ ...p, createdByName: pausedBy.get(`${p.model}|${p.createdBy}`) ?? null }))
+    : [];
   // Failed audits of the latest runs and plans (the audit list is kept per run and plan).
   const recent = [
     ...(plans.status === 'fulfilled' ? plans.value.slice(0, 5) : []),
@@ -241,7 +252,7 @@ export async function renderEnvironment(view, ctx) {
                   link(`/plans/${enc(p.id)}`, p.id),
                   badge(p.status),
                   time(p.createdTs, ctx),
-                  p.createdBy ?? '—',
+                  who(p.createdBy, p.createdByName),
                   duration(elapsed(p, ctx.now)),
                 ]),
                 { empty: 'No plans yet.' },
@@ -361,7 +372,7 @@ function pausesSection(name, env, modelPauses, pauseInfo, ctx) {
   const rows = modelPauses.map((p) => [
     link(`/models/${enc(name)}/${enc(p.model)}`, shortModelName(p.model)),
     p.reason ?? '—',
-    p.createdBy ?? '—',
+    who(p.createdBy, p.createdByName),
     time(p.createdTs, ctx),
     can('pause')
       ? actionButton(

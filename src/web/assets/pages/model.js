@@ -25,6 +25,19 @@ function kindText(kind) {
   return extra.length ? `${kind.name} (${extra.join('; ')})` : kind.name;
 }
 
+/** Models up or down the lineage, nearest first, each linked to its page. */
+function lineageTable(caption, models, envName, empty) {
+  return table(
+    caption,
+    ['Model', 'Depth'],
+    models.map((m) => [
+      link(`/models/${enc(envName)}/${enc(m.name)}`, shortModelName(m.name), { title: m.name }),
+      m.depth === undefined || m.depth === 1 ? '1 (direct)' : String(m.depth),
+    ]),
+    { empty },
+  );
+}
+
 export async function renderModel(view, ctx) {
   const [envName, name] = ctx.params;
   const env = await getEnvironment(envName);
@@ -53,8 +66,15 @@ export async function renderModel(view, ctx) {
   const detail = rendered.data;
   const executions = rendered;
   const def = snapshot?.node?.definition ?? {};
-  const upstream = detail?.lineage?.parents ?? snapshot?.parents ?? info.parents ?? [];
+  // Every model up and down where the cloud works lineage out; direct ones otherwise.
+  const upstream =
+    detail?.lineage?.ancestors ??
+    detail?.lineage?.parents ??
+    snapshot?.parents ??
+    info.parents ??
+    [];
   const downstream =
+    detail?.lineage?.descendants ??
     detail?.lineage?.children ??
     (env.snapshots ?? []).filter((s) => (s.parents ?? []).some((p) => p.name === name));
   const myFresh = fresh.data?.models?.find((m) => m.model === name);
@@ -134,39 +154,11 @@ export async function renderModel(view, ctx) {
       { class: 'two-up' },
       section(
         'Upstream',
-        upstream.length
-          ? h(
-              'ul',
-              { class: 'lineage' },
-              upstream.map((p) =>
-                h(
-                  'li',
-                  {},
-                  link(`/models/${enc(envName)}/${enc(p.name)}`, shortModelName(p.name), {
-                    title: p.name,
-                  }),
-                ),
-              ),
-            )
-          : note('Reads no other model.'),
+        lineageTable('Upstream models', upstream, envName, 'Reads no other model.'),
       ),
       section(
         'Downstream',
-        downstream.length
-          ? h(
-              'ul',
-              { class: 'lineage' },
-              downstream.map((d) =>
-                h(
-                  'li',
-                  {},
-                  link(`/models/${enc(envName)}/${enc(d.name)}`, shortModelName(d.name), {
-                    title: d.name,
-                  }),
-                ),
-              ),
-            )
-          : note('No model reads this one.'),
+        lineageTable('Downstream models', downstream, envName, 'No model reads this one.'),
       ),
     ),
     section(

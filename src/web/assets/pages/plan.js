@@ -13,6 +13,7 @@ import {
   logView,
   pager,
   time,
+  who,
 } from '../widgets.js';
 
 const enc = encodeURIComponent;
@@ -55,7 +56,7 @@ export async function renderPlan(view, ctx) {
     facts([
       ['Environment', link(`/environments/${enc(plan.environment)}`, plan.environment)],
       ['Type', planType(summary, changeList.data?.available ? changeList.data : null)],
-      ['Submitted by', plan.createdBy ?? '—'],
+      ['Submitted by', who(plan.createdBy, plan.createdByName)],
       ['Submitted', time(plan.createdTs, ctx)],
       ['Started', time(plan.startedTs, ctx)],
       ['Finished', time(plan.finishedTs, ctx)],
