@@ -92,7 +92,10 @@ function registerPauseRoutes(app: Hono<CloudEnv>, ctx: CloudContext): void {
   app.delete('/environments/:env/pause', permit('pause'), async (c) => {
     const projectId = c.get('project').id;
     const env = await existingEnvironment(ctx, projectId, c.req.param('env'));
-    const removed = await removePause(ctx, projectId, { environment: env.name });
+    const removed = await removePause(ctx, projectId, {
+      environment: env.name,
+      removedBy: c.get('principal').id,
+    });
     return c.json({ environment: env.name, removed });
   });
 
@@ -114,7 +117,11 @@ function registerPauseRoutes(app: Hono<CloudEnv>, ctx: CloudContext): void {
     const projectId = c.get('project').id;
     const env = await existingEnvironment(ctx, projectId, c.req.param('env'));
     const model = await modelOf(ctx, projectId, env, c.req.query('model'));
-    const removed = await removePause(ctx, projectId, { environment: env.name, model });
+    const removed = await removePause(ctx, projectId, {
+      environment: env.name,
+      model,
+      removedBy: c.get('principal').id,
+    });
     return c.json({ environment: env.name, model, removed });
   });
 

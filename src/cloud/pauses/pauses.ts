@@ -96,7 +96,12 @@ export async function addPause(
   ctx.events.publish({
     projectId,
     type: 'pause.changed',
-    payload: { environment: options.environment, model: options.model ?? null, paused: true },
+    payload: {
+      environment: options.environment,
+      model: options.model ?? null,
+      paused: true,
+      by: options.createdBy ?? null,
+    },
     ts: now,
   });
   const row = await ctx.store.db
@@ -115,11 +120,11 @@ export async function addPause(
   };
 }
 
-/** Removes a pause; true when there was one. */
+/** Removes a pause; true when there was one. `removedBy` goes into the event. */
 export async function removePause(
   ctx: CloudContext,
   projectId: string,
-  options: { environment: string; model?: string },
+  options: { environment: string; model?: string; removedBy?: string },
 ): Promise<boolean> {
   const result = await ctx.store.db
     .deleteFrom('pauses')
@@ -132,7 +137,12 @@ export async function removePause(
     ctx.events.publish({
       projectId,
       type: 'pause.changed',
-      payload: { environment: options.environment, model: options.model ?? null, paused: false },
+      payload: {
+        environment: options.environment,
+        model: options.model ?? null,
+        paused: false,
+        by: options.removedBy ?? null,
+      },
       ts: ctx.clock.now(),
     });
   }

@@ -141,7 +141,13 @@ for (const target of targets) {
       assert.equal(frame!.event, 'pause.changed');
       assert.match(frame!.id ?? '', /^\d+$/);
       const data = JSON.parse(frame!.data!);
-      assert.deepEqual(data.payload, { environment: 'dev', model: null, paused: true });
+      assert.deepEqual(data.payload, {
+        environment: 'dev',
+        model: null,
+        paused: true,
+        // The admin client the test cloud's requests use by default.
+        by: cloud.clients.admin.clientId,
+      });
       await stream.until(() => stream.frames.some((f) => f.comment === 'heartbeat'));
       assert.ok(stream.events().every((f) => f.event !== 'secret.thing'));
       await stream.close();

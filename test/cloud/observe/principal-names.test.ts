@@ -183,6 +183,33 @@ for (const target of targets) {
         'Nightly deploys',
       ]);
       assert.deepEqual(who('client.created', deploys.clientId), [null, null]);
+      // Pausing and resuming name who did it too.
+      const pauseItem = activity.body.activity.find((a: { type: string }) => a.type === 'pause');
+      assert.ok(pauseItem, 'the pause in the activity');
+      assert.deepEqual([pauseItem.by, pauseItem.byName], [deploys.clientId, 'Nightly deploys']);
+    });
+
+    it('names who resumed an environment in the activity', async () => {
+      const cloud = await startTestCloud(target, { services: [], clock: { now: () => JAN_10 } });
+      const token = await cloud.token(cloud.clients.admin);
+      const state = new CloudStateSync(cloud.server.ctx.store, cloud.projectId);
+      await state.upsertEnvironment(makeEnvironment('dev', 'p1', { snapshots: [] }));
+      const paused = await cloud.api('/environments/dev/pause', { body: {}, token });
+      assert.equal(paused.status, 201, JSON.stringify(paused.body));
+      const resumed = await cloud.api('/environments/dev/pause', { method: 'DELETE', token });
+      assert.equal(resumed.status, 200, JSON.stringify(resumed.body));
+      // Events reach the stored log a moment after they happen.
+      let activity = await cloud.api('/activity?limit=50', { token });
+      let unpause = activity.body.activity.find((a: { type: string }) => a.type === 'unpause');
+      for (let i = 0; !unpause && i < 100; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        activity = await cloud.api('/activity?limit=50', { token });
+        unpause = activity.body.activity.find((a: { type: string }) => a.type === 'unpause');
+      }
+      assert.ok(unpause, JSON.stringify(activity.body.activity));
+      assert.equal(unpause.by, cloud.clients.admin.clientId);
+      assert.equal(typeof unpause.byName, 'string');
+      assert.notEqual(unpause.byName, unpause.by, 'a name, not the id');
     });
   });
 }
