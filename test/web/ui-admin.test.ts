@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { after, describe, it } from 'node:test';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { PERMISSIONS } from '../../src/cloud/auth/permissions.js';
 import { MASTER_KEY_ENV, decodeMasterKey } from '../../src/cloud/connections/master-key.js';
 import {
@@ -24,6 +24,7 @@ import {
   submitStarterPlan,
   tempDir,
   type UiCloud,
+  pageOpener,
 } from './ui-fixture.js';
 
 const JAN_10 = Date.UTC(2020, 0, 10);
@@ -60,13 +61,7 @@ after(() => browser.close());
 describe('the web UI for admins', () => {
   const errors: string[] = [];
 
-  async function newPage(): Promise<{ context: BrowserContext; page: Page }> {
-    const context = await browser.newContext({ timezoneId: 'UTC' });
-    const page = await context.newPage();
-    page.setDefaultTimeout(10_000);
-    page.on('pageerror', (err) => errors.push(err.message));
-    return { context, page };
-  }
+  const newPage = pageOpener(browser, errors);
 
   it('tests a connection before saving it, never shows its values, and deletes it', async () => {
     const { context, page } = await newPage();

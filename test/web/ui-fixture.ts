@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { addUser } from '../../src/cloud/auth/users.js';
 import type { CloudClock } from '../../src/cloud/context.js';
 import {
@@ -245,6 +245,23 @@ export async function launchBrowser(): Promise<Browser> {
     executablePath: process.env['TIDELINE_CHROMIUM'] ?? '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
   });
+}
+
+/**
+ * Opens pages in fresh contexts of `browser` (UTC unless another time zone is
+ * given), with a 10 s default timeout; the pages' script errors go into `errors`.
+ */
+export function pageOpener(
+  browser: Browser,
+  errors: string[],
+): (timezoneId?: string) => Promise<{ context: BrowserContext; page: Page }> {
+  return async (timezoneId = 'UTC') => {
+    const context = await browser.newContext({ timezoneId });
+    const page = await context.newPage();
+    page.setDefaultTimeout(10_000);
+    page.on('pageerror', (err) => errors.push(err.message));
+    return { context, page };
+  };
 }
 
 /** Logs in through the login form and waits for Home. */

@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import {
   PASSWORD,
   addUiUser,
@@ -19,6 +19,7 @@ import {
   startUiCloud,
   submitStarterPlan,
   type UiCloud,
+  pageOpener,
 } from './ui-fixture.js';
 
 const JAN_10 = Date.UTC(2020, 0, 10);
@@ -61,13 +62,7 @@ after(() => browser.close());
 describe('the web UI', () => {
   const errors: string[] = [];
 
-  async function newPage(): Promise<{ context: BrowserContext; page: Page }> {
-    const context = await browser.newContext({ timezoneId: 'UTC' });
-    const page = await context.newPage();
-    page.setDefaultTimeout(10_000);
-    page.on('pageerror', (err) => errors.push(err.message));
-    return { context, page };
-  }
+  const newPage = pageOpener(browser, errors);
 
   it('refuses a wrong password with a plain message, then logs in', async () => {
     const { context, page } = await newPage();
@@ -410,10 +405,7 @@ describe('the web UI', () => {
   });
 
   it('shows times in UTC or in local time, as chosen, and keeps the choice', async () => {
-    const context = await browser.newContext({ timezoneId: 'Asia/Kolkata' });
-    const page = await context.newPage();
-    page.setDefaultTimeout(10_000);
-    page.on('pageerror', (err) => errors.push(err.message));
+    const { context, page } = await newPage('Asia/Kolkata');
     try {
       const plan = await ui.cloud.api(`/plans/${planId}`);
       const submitted = new Date(plan.body.createdTs as number);
