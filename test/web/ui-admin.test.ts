@@ -8,7 +8,6 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { after, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { PERMISSIONS } from '../../src/cloud/auth/permissions.js';
@@ -26,17 +25,9 @@ import {
   type UiCloud,
   pageOpener,
 } from './ui-fixture.js';
+import { freePort } from '../helpers/pg-server.js';
 
 const JAN_10 = Date.UTC(2020, 0, 10);
-
-/** A local port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 const dataDir = tempDir('tideline-ui-connections-');
 const ui: UiCloud = await startUiCloud({
@@ -78,7 +69,7 @@ describe('the web UI for admins', () => {
       await form
         .getByLabel(/Connection settings/)
         .fill(
-          `type: postgres\nhost: 127.0.0.1\nport: ${await closedPort()}\nuser: tideline\npassword: ${secret}\ndatabase: analytics`,
+          `type: postgres\nhost: 127.0.0.1\nport: ${await freePort()}\nuser: tideline\npassword: ${secret}\ndatabase: analytics`,
         );
       await form.getByRole('button', { name: 'Test and save' }).click();
       await error.getByText(/^Not saved: /).waitFor();

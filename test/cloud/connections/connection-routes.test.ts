@@ -8,7 +8,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -25,6 +24,7 @@ import {
 import { startTestCloud, type TestCloud } from '../../helpers/cloud.js';
 import { withTestDatabase } from '../../helpers/postgres.js';
 import { storeTargets } from '../../helpers/stores.js';
+import { freePort } from '../../helpers/pg-server.js';
 
 const targets = await storeTargets();
 const warehouse = await withTestDatabase();
@@ -32,15 +32,6 @@ const dir = mkdtempSync(join(tmpdir(), 'tideline-conn-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const newKey = () => decodeMasterKey(MASTER_KEY_ENV, randomBytes(32).toString('base64'));
-
-/** A local port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 function postgresYaml(overrides: Record<string, string | number> = {}): string {
   const c = warehouse.config;
@@ -248,7 +239,7 @@ for (const target of targets) {
 
     it('answers 422 with the engine reason when the connection test fails, saving nothing', async () => {
       const before = await storedRows(cloud);
-      const port = await closedPort();
+      const port = await freePort();
       const cases: Array<[string, string, RegExp]> = [
         ['refused', postgresYaml({ host: '127.0.0.1', port }), /connection refused/],
         [
