@@ -251,23 +251,26 @@ export interface PlanInfo {
 }
 
 /** `GET <project>/api/plans/:id/progress?after=<logId>&evaluationsAfter=<evaluationId>`. */
+/** A model evaluation as the cloud recorded it. */
+export interface EvaluationRecord {
+  id: string;
+  model: string;
+  identifier: string;
+  version: string;
+  interval: [number, number];
+  status: string;
+  attempt: number;
+  rows: number | null;
+  durationMs: number | null;
+  error: string | null;
+}
+
 export interface PlanProgress {
   planId: string;
   status: PlanStatusName;
   error: string | null;
   logs: Array<LogLine & { id: number }>;
-  evaluations: Array<{
-    id: string;
-    model: string;
-    identifier: string;
-    version: string;
-    interval: [number, number];
-    status: string;
-    attempt: number;
-    rows: number | null;
-    durationMs: number | null;
-    error: string | null;
-  }>;
+  evaluations: EvaluationRecord[];
   /** Pass back as `after` to get only newer log lines. */
   nextAfter: number;
   /** Pass back as `evaluationsAfter` to get only newer evaluations (absent when none yet). */

@@ -4,9 +4,10 @@
  * to the event streams with its stored id, so a client that reconnects with
  * `Last-Event-ID` resumes exactly where it stopped.
  *
- * Events are stored one at a time in one chain, so ids grow in the order
- * listeners see them. An event that cannot be stored (the store is closing)
- * is still delivered, without an id.
+ * Events are stored in one chain, those published meanwhile together in one
+ * multi-row insert (under load thousands arrive each second), so ids grow in
+ * the order listeners see them. An event that cannot be stored (the store is
+ * closing) is still delivered, without an id.
  */
 import type { CloudContext } from '../context.js';
 import type { CloudEvent } from '../events.js';
@@ -31,6 +32,8 @@ type Listener = (event: LoggedEvent) => void;
 
 /** Stored events can be read back at most this many at a time. */
 const READ_BATCH = 500;
+/** Most events stored by one insert. */
+const WRITE_BATCH = 500;
 
 export class EventLog {
   readonly cap: number;
@@ -40,6 +43,9 @@ export class EventLog {
   /** Highest id pruned per project (events at or below it are gone). */
   private readonly prunedThrough = new Map<string, number>();
   private chain: Promise<void> = Promise.resolve();
+  /** Published, not yet stored; the chain's drain takes them in order. */
+  private pending: CloudEvent[] = [];
+  private draining = false;
   private unsubscribe: (() => void) | undefined;
 
   constructor(
@@ -54,7 +60,10 @@ export class EventLog {
   start(): void {
     if (this.unsubscribe) return;
     this.unsubscribe = this.ctx.events.subscribe((event) => {
-      this.chain = this.chain.then(() => this.store(event));
+      this.pending.push(event);
+      if (this.draining) return;
+      this.draining = true;
+      this.chain = this.chain.then(() => this.drain());
     });
   }
 
@@ -90,32 +99,49 @@ export class EventLog {
     return n;
   }
 
-  private async store(event: CloudEvent): Promise<void> {
-    let id: number | null = null;
+  private async drain(): Promise<void> {
+    while (this.pending.length > 0) await this.store(this.pending.splice(0, WRITE_BATCH));
+    this.draining = false;
+  }
+
+  private async store(events: CloudEvent[]): Promise<void> {
+    let ids: Array<number | null> = events.map(() => null);
     try {
-      const row = await this.ctx.store.db
+      const rows = await this.ctx.store.db
         .insertInto('events')
-        .values({
-          project_id: event.projectId,
-          type: event.type.slice(0, 200),
-          payload: JSON.stringify(event.payload ?? {}),
-          ts: event.ts,
-        })
+        .values(
+          events.map((event) => ({
+            project_id: event.projectId,
+            type: event.type.slice(0, 200),
+            payload: JSON.stringify(event.payload ?? {}),
+            ts: event.ts,
+          })),
+        )
         .returning('id')
-        .executeTakeFirst();
-      id = row ? Number(row.id) : null;
-      const n = (this.sinceLastPrune.get(event.projectId) ?? 0) + 1;
-      this.sinceLastPrune.set(event.projectId, n);
-      if (n >= this.pruneEvery) {
-        this.sinceLastPrune.set(event.projectId, 0);
-        await this.prune(event.projectId);
+        .execute();
+      // The rows take their ids in the order of the values.
+      const sorted = rows.map((r) => Number(r.id)).sort((a, b) => a - b);
+      if (sorted.length === events.length) ids = sorted;
+      const toPrune: string[] = [];
+      for (const event of events) {
+        const n = (this.sinceLastPrune.get(event.projectId) ?? 0) + 1;
+        this.sinceLastPrune.set(event.projectId, n);
+        if (n >= this.pruneEvery) {
+          this.sinceLastPrune.set(event.projectId, 0);
+          toPrune.push(event.projectId);
+        }
       }
+      for (const projectId of new Set(toPrune)) await this.prune(projectId);
     } catch (err) {
-      this.ctx.log.debug('event not stored', {
-        type: event.type,
+      this.ctx.log.debug('events not stored', {
+        events: events.length,
         error: err instanceof Error ? err.message : String(err),
       });
     }
+    events.forEach((event, i) => this.deliver(event, ids[i] ?? null));
+  }
+
+  private deliver(event: CloudEvent, id: number | null): void {
     const logged: LoggedEvent = {
       id,
       projectId: event.projectId,

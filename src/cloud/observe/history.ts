@@ -4,11 +4,13 @@
  * results, each filtered, newest first, paged with a cursor and saying
  * plainly when a page is not the whole list.
  */
+import type { EvaluationRecord } from '../../protocol/messages.js';
 import type { CloudContext } from '../context.js';
 import type { PlanStatus, RunStatus } from '../store/schema.js';
+import { toSummary, type RunSummary } from '../scheduler/runs.js';
 import { displayNameOf, principalNames } from './principals.js';
 import { encodeCursor, LOG_LEVELS, type Cursor, type LogLevel } from './query-params.js';
-import { afterCursor, bytewise, num, parseObject } from './store-queries.js';
+import { afterCursor, bytewise, evaluationRecord, num, parseObject } from './store-queries.js';
 
 export const PLAN_STATUSES: readonly PlanStatus[] = [
   'pending',
@@ -218,21 +220,11 @@ export async function planChanges(
 
 // ---- evaluations ----
 
-export interface EvaluationItem {
-  id: string;
+export interface EvaluationItem extends EvaluationRecord {
   taskId: string | null;
   runId: string | null;
   planId: string | null;
   environment: string;
-  model: string;
-  identifier: string;
-  version: string;
-  interval: [number, number];
-  status: string;
-  attempt: number;
-  rows: number | null;
-  durationMs: number | null;
-  error: string | null;
   createdTs: number;
   finishedTs: number | null;
 }
@@ -271,20 +263,11 @@ export async function listEvaluations(
     .limit(filter.limit + 1)
     .execute();
   const items = rows.map((e): EvaluationItem => ({
-    id: e.id,
+    ...evaluationRecord(e),
     taskId: e.task_id,
     runId: e.run_id,
     planId: e.plan_id,
     environment: e.environment,
-    model: e.model,
-    identifier: e.identifier,
-    version: e.version,
-    interval: [Number(e.start_ts), Number(e.end_ts)],
-    status: e.status,
-    attempt: Number(e.attempt),
-    rows: num(e.rows),
-    durationMs: num(e.duration_ms),
-    error: e.error,
     createdTs: Number(e.created_ts),
     finishedTs: num(e.finished_ts),
   }));
@@ -575,20 +558,9 @@ export async function runExists(
   return row !== undefined;
 }
 
-export interface RunListItem {
-  id: string;
-  environment: string;
-  status: RunStatus;
-  trigger: string;
-  executionTs: number;
-  createdTs: number;
-  startedTs: number | null;
-  finishedTs: number | null;
+export interface RunListItem extends RunSummary {
   durationMs: number | null;
-  error: string | null;
-  /** Who asked for the run, as recorded; null for scheduled runs. */
-  createdBy: string | null;
-  /** Their display name (see {@link PlanListItem.createdByName}). */
+  /** Their display name (see {@link PlanListItem.createdByName}); null for scheduled runs. */
   createdByName: string | null;
 }
 
@@ -619,20 +591,10 @@ export async function listRunsPage(
     rows.map((r) => r.created_by),
   );
   const items = rows.map((r): RunListItem => {
-    const started = num(r.started_ts);
-    const finished = num(r.finished_ts);
+    const run = toSummary(r);
     return {
-      id: r.id,
-      environment: r.environment,
-      status: r.status,
-      trigger: r.trigger,
-      executionTs: Number(r.execution_ts),
-      createdTs: Number(r.created_ts),
-      startedTs: started,
-      finishedTs: finished,
-      durationMs: durationOf(started, finished),
-      error: r.error,
-      createdBy: r.created_by,
+      ...run,
+      durationMs: durationOf(run.startedTs, run.finishedTs),
       createdByName: displayNameOf(names, r.created_by),
     };
   });

@@ -6,6 +6,7 @@
  */
 import { chunks as splitList } from '../../engine/state/state-helpers.js';
 import { sql, type Expression, type RawBuilder, type SqlBool } from 'kysely';
+import type { EvaluationRecord } from '../../protocol/messages.js';
 import type { CloudContext } from '../context.js';
 import type { Cursor } from './query-params.js';
 
@@ -58,4 +59,47 @@ export const IN_BATCH = 500;
 /** Splits a list for `IN (...)` lists of {@link IN_BATCH} names. */
 export function chunks<T>(items: readonly T[], size = IN_BATCH): T[][] {
   return splitList(items, size);
+}
+
+/** The columns of an evaluation row that {@link evaluationRecord} reads. */
+export const EVALUATION_RECORD_COLUMNS = [
+  'id',
+  'model',
+  'identifier',
+  'version',
+  'start_ts',
+  'end_ts',
+  'status',
+  'attempt',
+  'rows',
+  'duration_ms',
+  'error',
+] as const;
+
+/** An evaluation row as the API reports it. */
+export function evaluationRecord(e: {
+  id: string;
+  model: string;
+  identifier: string;
+  version: string;
+  start_ts: number;
+  end_ts: number;
+  status: string;
+  attempt: number;
+  rows: number | null;
+  duration_ms: number | null;
+  error: string | null;
+}): EvaluationRecord {
+  return {
+    id: e.id,
+    model: e.model,
+    identifier: e.identifier,
+    version: e.version,
+    interval: [Number(e.start_ts), Number(e.end_ts)],
+    status: e.status,
+    attempt: Number(e.attempt),
+    rows: num(e.rows),
+    durationMs: num(e.duration_ms),
+    error: e.error,
+  };
 }

@@ -19,6 +19,7 @@ import type { CloudContext } from '../context.js';
 import { conflict, notFound } from '../http/api-error.js';
 import { announceTasks, enqueueTasks } from '../queue/task-queue.js';
 import { writeTransaction } from '../queue/write-transaction.js';
+import { EVALUATION_RECORD_COLUMNS, evaluationRecord, num } from '../observe/store-queries.js';
 import type { DB } from '../store/schema.js';
 
 /** What the cloud reads of a submitted plan; the rest travels as it came. */
@@ -183,8 +184,6 @@ function parseSummary(text: string): Record<string, unknown> {
   }
 }
 
-const num = (v: number | null): number | null => (v === null ? null : Number(v));
-
 /** A plan's status, timestamps and summary; 404 when the project has no such plan. */
 export async function getPlan(
   ctx: CloudContext,
@@ -231,19 +230,7 @@ export async function planProgress(
     .execute();
   const evaluations = await db
     .selectFrom('evaluations')
-    .select([
-      'id',
-      'model',
-      'identifier',
-      'version',
-      'start_ts',
-      'end_ts',
-      'status',
-      'attempt',
-      'rows',
-      'duration_ms',
-      'error',
-    ])
+    .select(EVALUATION_RECORD_COLUMNS)
     .where('plan_id', '=', planId)
     .where('project_id', '=', projectId)
     .$if(options.evaluationsAfter !== undefined, (q) =>
@@ -264,18 +251,7 @@ export async function planProgress(
       message: l.message,
       ts: Number(l.ts),
     })),
-    evaluations: evaluations.map((e) => ({
-      id: e.id,
-      model: e.model,
-      identifier: e.identifier,
-      version: e.version,
-      interval: [Number(e.start_ts), Number(e.end_ts)],
-      status: e.status,
-      attempt: Number(e.attempt),
-      rows: num(e.rows),
-      durationMs: num(e.duration_ms),
-      error: e.error,
-    })),
+    evaluations: evaluations.map(evaluationRecord),
     nextAfter: lastLog ? Number(lastLog.id) : (options.after ?? 0),
     nextEvaluationsAfter: lastEvaluation ? lastEvaluation.id : (options.evaluationsAfter ?? null),
   };

@@ -267,6 +267,36 @@ export async function recordProgress(
   };
 }
 
+/**
+ * The events of a completion besides the task's own: its plan finished (when
+ * `planStatus` is given: the task is final) and its executor seen.
+ */
+function announceSettled(
+  ctx: CloudContext,
+  projectId: string,
+  task: { plan_id: string | null; executor_id: string | null },
+  planStatus: string | null,
+  error: string | null,
+  now: number,
+): void {
+  if (task.plan_id !== null && planStatus !== null) {
+    ctx.events.publish({
+      projectId,
+      type: 'plan.finished',
+      payload: { planId: task.plan_id, status: planStatus, error },
+      ts: now,
+    });
+  }
+  if (task.executor_id) {
+    ctx.events.publish({
+      projectId,
+      type: 'executor.seen',
+      payload: { executorId: task.executor_id },
+      ts: now,
+    });
+  }
+}
+
 /** The retry delay after `attempts` attempts: the base doubled per earlier attempt. */
 export function retryDelayMs(baseMs: number, attempts: number): number {
   return baseMs * 2 ** Math.max(0, Math.min(attempts - 1, 20));
@@ -431,22 +461,14 @@ async function completeOne(
   for (const queue of ready) {
     ctx.events.publish({ projectId, type: 'task.ready', payload: { queue }, ts: now });
   }
-  if (task.plan_id !== null && outcome.status !== 'pending') {
-    ctx.events.publish({
-      projectId,
-      type: 'plan.finished',
-      payload: { planId: task.plan_id, status: outcome.status, error: outcome.error },
-      ts: now,
-    });
-  }
-  if (task.executor_id) {
-    ctx.events.publish({
-      projectId,
-      type: 'executor.seen',
-      payload: { executorId: task.executor_id },
-      ts: now,
-    });
-  }
+  announceSettled(
+    ctx,
+    projectId,
+    task,
+    outcome.status === 'pending' ? null : outcome.status,
+    outcome.error,
+    now,
+  );
   return {
     status: outcome.status,
     ...(outcome.retryAtTs !== undefined ? { retryAtTs: outcome.retryAtTs } : {}),
@@ -510,22 +532,7 @@ async function completeSucceeded(
     });
     // The next apply of the environment and another task of the same model may be claimable now.
     if (task.queue === 'apply' || task.model !== null) readyIn(projectId).add(task.queue);
-    if (task.plan_id !== null) {
-      ctx.events.publish({
-        projectId,
-        type: 'plan.finished',
-        payload: { planId: task.plan_id, status: 'succeeded', error: null },
-        ts: now,
-      });
-    }
-    if (task.executor_id) {
-      ctx.events.publish({
-        projectId,
-        type: 'executor.seen',
-        payload: { executorId: task.executor_id },
-        ts: now,
-      });
-    }
+    announceSettled(ctx, projectId, task, 'succeeded', null, now);
   }
   for (const c of completedBy.values()) {
     noteExecutor(ctx, c.projectId, c.executorId, { completed: c.n });

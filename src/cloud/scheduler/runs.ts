@@ -43,7 +43,8 @@ export interface RunDetail extends RunSummary {
   tasks: RunTask[];
 }
 
-function toSummary(row: RunsTable): RunSummary {
+/** A run row as the API reports it. */
+export function toSummary(row: RunsTable): RunSummary {
   return {
     id: row.id,
     environment: row.environment,
