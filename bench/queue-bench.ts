@@ -13,6 +13,7 @@
 import { tokenRoutes } from '../src/cloud/auth/token-routes.js';
 import { executorRoutes } from '../src/cloud/executors/executor-routes.js';
 import { silentLogger } from '../src/cloud/logger.js';
+import { createObserveRoutes } from '../src/cloud/observe/observe-routes.js';
 import { planRoutes } from '../src/cloud/plans/plan-routes.js';
 import { enqueueTasks, type NewTask } from '../src/cloud/queue/task-queue.js';
 import { taskRoutes } from '../src/cloud/queue/task-routes.js';
@@ -38,7 +39,8 @@ async function harness(state: string, executors: number): Promise<Harness> {
     state,
     log: silentLogger,
     settings: { secureCookies: false },
-    routes: [tokenRoutes, executorRoutes, taskRoutes, planRoutes],
+    // The observability routes too: as in a served cloud, every event is stored.
+    routes: [tokenRoutes, executorRoutes, taskRoutes, planRoutes, createObserveRoutes()],
   });
   const { project } = await bootstrap(server.ctx, 'bench', 'queue');
   const client = await createClient(server.ctx, project.id, { name: 'bench', role: 'executor' });

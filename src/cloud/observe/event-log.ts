@@ -7,7 +7,8 @@
  * Events are stored in one chain, those published meanwhile together in one
  * multi-row insert (under load thousands arrive each second), so ids grow in
  * the order listeners see them. An event that cannot be stored (the store is
- * closing) is still delivered, without an id.
+ * closing) is still delivered, without an id, and so are the queue's
+ * wake-up events ({@link LIVE_ONLY}), which are never stored.
  */
 import type { CloudContext } from '../context.js';
 import type { CloudEvent } from '../events.js';
@@ -24,7 +25,10 @@ export interface LoggedEvent {
 export interface EventLogOptions {
   /** Events kept per project (10,000 by default). */
   cap?: number;
-  /** Prune a project's events every this many stored events (100 by default). */
+  /**
+   * Prune a project's events every this many stored events (a tenth of `cap`,
+   * at least 100, by default): a prune looks `cap` events back.
+   */
   pruneEvery?: number;
 }
 
@@ -34,6 +38,18 @@ type Listener = (event: LoggedEvent) => void;
 const READ_BATCH = 500;
 /** Most events stored by one insert. */
 const WRITE_BATCH = 500;
+
+/**
+ * The task queue's wake-up chatter, several per task: streamed as it
+ * happens, without an id, and not stored (a page resuming needs the outcomes,
+ * which are stored, not these).
+ */
+const LIVE_ONLY: ReadonlySet<string> = new Set([
+  'task.queued',
+  'task.ready',
+  'task.claimed',
+  'executor.seen',
+]);
 
 export class EventLog {
   readonly cap: number;
@@ -53,7 +69,7 @@ export class EventLog {
     options: EventLogOptions = {},
   ) {
     this.cap = options.cap ?? 10_000;
-    this.pruneEvery = options.pruneEvery ?? 100;
+    this.pruneEvery = options.pruneEvery ?? Math.max(100, Math.floor(this.cap / 10));
   }
 
   /** Starts storing the bus's events. */
@@ -105,25 +121,15 @@ export class EventLog {
   }
 
   private async store(events: CloudEvent[]): Promise<void> {
-    let ids: Array<number | null> = events.map(() => null);
+    const ids: Array<number | null> = events.map(() => null);
+    const kept = events.flatMap((event, i) => (LIVE_ONLY.has(event.type) ? [] : [i]));
     try {
-      const rows = await this.ctx.store.db
-        .insertInto('events')
-        .values(
-          events.map((event) => ({
-            project_id: event.projectId,
-            type: event.type.slice(0, 200),
-            payload: JSON.stringify(event.payload ?? {}),
-            ts: event.ts,
-          })),
-        )
-        .returning('id')
-        .execute();
+      const rows = kept.length === 0 ? [] : await this.insert(kept.map((i) => events[i]!));
       // The rows take their ids in the order of the values.
       const sorted = rows.map((r) => Number(r.id)).sort((a, b) => a - b);
-      if (sorted.length === events.length) ids = sorted;
+      if (sorted.length === kept.length) kept.forEach((i, k) => (ids[i] = sorted[k]!));
       const toPrune: string[] = [];
-      for (const event of events) {
+      for (const event of kept.map((i) => events[i]!)) {
         const n = (this.sinceLastPrune.get(event.projectId) ?? 0) + 1;
         this.sinceLastPrune.set(event.projectId, n);
         if (n >= this.pruneEvery) {
@@ -139,6 +145,34 @@ export class EventLog {
       });
     }
     events.forEach((event, i) => this.deliver(event, ids[i] ?? null));
+  }
+
+  /** Inserts the events in one statement; their ids, in any order. */
+  private async insert(events: CloudEvent[]): Promise<Array<{ id: number | string }>> {
+    const values = events.map((event) => ({
+      project_id: event.projectId,
+      type: event.type.slice(0, 200),
+      payload: JSON.stringify(event.payload ?? {}),
+      ts: event.ts,
+    }));
+    const driver = this.ctx.store.driver;
+    if (driver.kind === 'postgres') {
+      // Four array parameters and a statement prepared once per connection,
+      // rather than four parameters a row in a statement of its own shape.
+      const result = await driver.pool.query<{ id: string }>({
+        name: 'tideline_store_events',
+        text: `INSERT INTO "events" ("project_id", "type", "payload", "ts")
+          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) RETURNING "id"`,
+        values: [
+          values.map((v) => v.project_id),
+          values.map((v) => v.type),
+          values.map((v) => v.payload),
+          values.map((v) => v.ts),
+        ],
+      });
+      return result.rows;
+    }
+    return this.ctx.store.db.insertInto('events').values(values).returning('id').execute();
   }
 
   private deliver(event: CloudEvent, id: number | null): void {

@@ -184,6 +184,45 @@ for (const target of targets) {
       assert.equal(bad.status, 400);
     });
 
+    it('stores events published together in order, and streams the queue chatter without storing it', async () => {
+      const cloud = await eventCloud(target);
+      const ctx = cloud.server.ctx;
+      const log = eventLogFor(ctx);
+      const seen: Array<[string, number | null]> = [];
+      const stop = log.subscribe(cloud.projectId, (e) => seen.push([e.type, e.id]));
+      const types = ['a.one', 'task.claimed', 'a.two', 'executor.seen', 'a.three', 'task.ready'];
+      for (const type of types) {
+        ctx.events.publish({ projectId: cloud.projectId, type, payload: {}, ts: 1 });
+      }
+      await log.flushed();
+      stop();
+      assert.deepEqual(
+        seen.map(([type]) => type),
+        types,
+      );
+      const stored = seen.filter(([type]) => type.startsWith('a.'));
+      assert.ok(stored.every(([, id]) => typeof id === 'number'));
+      const ids = stored.map(([, id]) => id!);
+      assert.deepEqual(
+        ids,
+        [...ids].sort((a, b) => a - b),
+      );
+      assert.ok(seen.filter(([type]) => !type.startsWith('a.')).every(([, id]) => id === null));
+      const rows = await ctx.store.db
+        .selectFrom('events')
+        .select(['id', 'type'])
+        .where('project_id', '=', cloud.projectId)
+        .orderBy('id')
+        .execute();
+      assert.deepEqual(
+        rows.filter((r) => r.type.startsWith('a.')).map((r) => [r.type, Number(r.id)]),
+        stored.map(([type, id]) => [type, id]),
+      );
+      assert.ok(
+        !rows.some((r) => ['task.claimed', 'executor.seen', 'task.ready'].includes(r.type)),
+      );
+    });
+
     it('keeps a capped number of events per project and says when a resume has a gap', async () => {
       const cloud = await eventCloud(target, { eventCap: 5 });
       const log = eventLogFor(cloud.server.ctx);
