@@ -52,10 +52,28 @@ function post(agent: Agent, url: URL, headers: Record<string, string>, body: str
   });
 }
 
-async function runClients(job: QueueClientJob, ready: () => void): Promise<number> {
+/**
+ * Runs the clients; `ready` is called once their first claims are sent, and
+ * `allDone` as soon as the last of `total` completions is acknowledged (not
+ * when the other clients' long polls, waiting for tasks that will not come,
+ * return).
+ */
+async function runClients(
+  job: QueueClientJob,
+  ready: () => void,
+  allDone: (done: number) => void,
+): Promise<number> {
   const agent = new Agent({ keepAlive: true, maxSockets: job.executorIds.length });
   const claimUrl = new URL(`${job.api}/tasks/claim`);
   let done = 0;
+  let reported = false;
+  const count = (n: number) => {
+    done += n;
+    if (done >= job.total && !reported) {
+      reported = true;
+      allDone(done);
+    }
+  };
   const completeUrl = new URL(`${job.api}/tasks/complete`);
   const batched = async (executorId: string) => {
     const claimBody = JSON.stringify({ executorId, waitMs: 200, max: job.slots });
@@ -81,7 +99,7 @@ async function runClients(job: QueueClientJob, ready: () => void): Promise<numbe
       const { results } = JSON.parse(fin.body) as CompleteBatchResponse;
       const refused = results.find((r) => 'error' in r);
       if (refused) throw new Error(`a completion was refused: ${JSON.stringify(refused)}`);
-      done += results.length;
+      count(results.length);
     }
   };
   const loops = job.executorIds.map(async (executorId) => {
@@ -103,7 +121,7 @@ async function runClients(job: QueueClientJob, ready: () => void): Promise<numbe
         }),
       );
       if (fin.status !== 200) throw new Error(`complete answered ${fin.status}: ${fin.body}`);
-      done++;
+      count(1);
     }
   });
   // The claims are on their way: the timing may start.
@@ -118,8 +136,12 @@ async function runClients(job: QueueClientJob, ready: () => void): Promise<numbe
 
 if (parentPort && workerData) {
   const port = parentPort;
-  runClients(workerData as QueueClientJob, () => port.postMessage({ ready: true })).then(
+  runClients(
+    workerData as QueueClientJob,
+    () => port.postMessage({ ready: true }),
     (done) => port.postMessage({ done }),
+  ).then(
+    () => port.postMessage({ finished: true }),
     (err: unknown) => port.postMessage({ error: err instanceof Error ? err.message : String(err) }),
   );
 }

@@ -155,15 +155,22 @@ async function throughput(
   const worker = new Worker(new URL('./queue-bench-client.js', import.meta.url), {
     workerData: job,
   });
-  // Timed from when the clients are up (their claims sent), not from the thread's start.
+  // Timed from when the clients are up (their claims sent), not from the thread's
+  // start, until the last completion is acknowledged; the thread ends once the
+  // other clients' long polls have returned.
   let ready: () => void = () => {};
   const up = new Promise<void>((resolve) => (ready = resolve));
+  let doneAt = 0;
   const finished = new Promise<void>((resolve, reject) => {
-    worker.on('message', (m: { ready?: boolean; done?: number; error?: string }) => {
-      if (m.ready) ready();
-      else if (m.error) reject(new Error(m.error));
-      else resolve();
-    });
+    worker.on(
+      'message',
+      (m: { ready?: boolean; done?: number; finished?: boolean; error?: string }) => {
+        if (m.ready) ready();
+        else if (m.error) reject(new Error(m.error));
+        else if (m.done !== undefined) doneAt = performance.now();
+        else resolve();
+      },
+    );
     worker.once('error', reject);
   });
   await Promise.race([up, finished]);
@@ -181,7 +188,8 @@ async function throughput(
   } finally {
     await worker.terminate();
   }
-  return total / ((performance.now() - started) / 1000);
+  if (doneAt === 0) throw new Error('the clients ended without completing every task');
+  return total / ((doneAt - started) / 1000);
 }
 
 /** What to measure; every field has a default (the figures the README shows). */

@@ -19,14 +19,19 @@ export class Coalescer<I, O> {
   private running = false;
   private idleWaiters: Array<() => void> = [];
 
+  private lastStart = -Infinity;
+
   /**
    * `run` handles a batch and answers one outcome per item, in order; when
    * it throws, every item of the batch gets that error. At most `maxBatch`
-   * items go in one batch, and one batch runs at a time.
+   * items go in one batch, and one batch runs at a time. With `lingerMs`, a
+   * batch starts at least that long after the one before it (so writes that
+   * nobody waits for gather more items), except when {@link idle} is awaited.
    */
   constructor(
     private readonly run: (items: I[]) => Promise<Array<BatchOutcome<O>>>,
     private readonly maxBatch = 256,
+    private readonly lingerMs = 0,
   ) {}
 
   submit(item: I): Promise<O> {
@@ -43,12 +48,33 @@ export class Coalescer<I, O> {
   /** Resolves once every item submitted so far has been handled. */
   idle(): Promise<void> {
     if (!this.running && this.queue.length === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    return new Promise((resolve) => {
+      this.idleWaiters.push(resolve);
+      this.endLinger?.();
+    });
+  }
+
+  private endLinger: (() => void) | undefined;
+
+  /** Waits `ms`, or less if someone starts waiting for {@link idle}. */
+  private linger(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.endLinger = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.endLinger = done;
+    });
   }
 
   private async drain(): Promise<void> {
     try {
       while (this.queue.length > 0) {
+        const wait = this.lastStart + this.lingerMs - performance.now();
+        if (wait > 0 && this.idleWaiters.length === 0) await this.linger(wait);
+        this.lastStart = performance.now();
         const batch = this.queue.splice(0, this.maxBatch);
         let outcomes: Array<BatchOutcome<O>>;
         try {

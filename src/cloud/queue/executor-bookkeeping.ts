@@ -125,8 +125,16 @@ async function write(store: Store, touches: Touch[]): Promise<Array<BatchOutcome
   return touches.map(() => ({ ok: true, value: undefined }));
 }
 
+/**
+ * Notes are written at most every this many milliseconds: under load one
+ * statement then carries every executor's notes of the moment, instead of
+ * one statement after another as fast as the store answers.
+ */
+const NOTES_LINGER_MS = 50;
+
 const coalescerOf = perKey(
-  (store: Store) => new Coalescer<Touch, void>((touches) => write(store, touches), 1_000),
+  (store: Store) =>
+    new Coalescer<Touch, void>((touches) => write(store, touches), 1_000, NOTES_LINGER_MS),
 );
 
 /**

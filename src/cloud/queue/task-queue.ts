@@ -10,7 +10,7 @@
  * `cancelled`, and so are its own dependants.
  */
 import { randomUUID } from 'node:crypto';
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { CloudContext } from '../context.js';
 import type { DB, TaskQueue, TaskStatus } from '../store/schema.js';
 import { chunked } from './write-transaction.js';
@@ -145,8 +145,10 @@ export async function enqueueTasks(
       error: errors.get(ids[i]!) ?? null,
     };
   });
-  for (const group of chunked(rows, 200)) {
-    await db.insertInto('tasks').values(group).execute();
+  if (ctx.store.driver.kind === 'postgres') {
+    for (const group of chunked(rows, 1_000)) await insertTaskArrays(db, group);
+  } else {
+    for (const group of chunked(rows, 200)) await db.insertInto('tasks').values(group).execute();
   }
   if (options.announce !== false) {
     announceTasks(
@@ -156,4 +158,48 @@ export async function enqueueTasks(
     );
   }
   return ids;
+}
+
+/** The columns of a task row and their PostgreSQL array types, in insert order. */
+const TASK_COLUMNS = [
+  ['id', 'text'],
+  ['project_id', 'text'],
+  ['queue', 'text'],
+  ['kind', 'text'],
+  ['environment', 'text'],
+  ['status', 'text'],
+  ['payload', 'text'],
+  ['depends_on', 'text'],
+  ['run_id', 'text'],
+  ['plan_id', 'text'],
+  ['model', 'text'],
+  ['version', 'text'],
+  ['attempts', 'int'],
+  ['max_attempts', 'int'],
+  ['not_before_ts', 'bigint'],
+  ['lease_id', 'text'],
+  ['fencing_token', 'bigint'],
+  ['lease_expires_ts', 'bigint'],
+  ['executor_id', 'text'],
+  ['created_ts', 'bigint'],
+  ['updated_ts', 'bigint'],
+  ['started_ts', 'bigint'],
+  ['finished_ts', 'bigint'],
+  ['error', 'text'],
+] as const;
+
+/**
+ * Inserts task rows on PostgreSQL with one array per column (`unnest`): a
+ * statement of the same small shape whatever the number of rows, instead of
+ * one with 24 parameters a row that the server parses and plans each time.
+ */
+async function insertTaskArrays(
+  db: Kysely<DB> | Transaction<DB>,
+  rows: ReadonlyArray<Record<(typeof TASK_COLUMNS)[number][0], unknown>>,
+): Promise<void> {
+  const columns = sql.join(TASK_COLUMNS.map(([name]) => sql.ref(name)));
+  const arrays = sql.join(
+    TASK_COLUMNS.map(([name, type]) => sql`${rows.map((r) => r[name])}::${sql.raw(type)}[]`),
+  );
+  await sql`INSERT INTO "tasks" (${columns}) SELECT * FROM unnest(${arrays})`.execute(db);
 }

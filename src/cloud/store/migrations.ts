@@ -322,6 +322,19 @@ export const MIGRATIONS: readonly Migration[] = [
         : []),
     ],
   },
+  {
+    version: 5,
+    description: 'run and plan task indexes without the tasks that have no run or plan',
+    // A run's tasks have no plan and a plan's tasks no run: each task now
+    // writes an entry to one of the two at each step of its life, not both.
+    // Lookups are by equality, which both stores know excludes NULL.
+    statements: () => [
+      `DROP INDEX tasks_run_idx`,
+      `CREATE INDEX tasks_run_idx ON tasks (run_id) WHERE run_id IS NOT NULL`,
+      `DROP INDEX tasks_plan_idx`,
+      `CREATE INDEX tasks_plan_idx ON tasks (plan_id) WHERE plan_id IS NOT NULL`,
+    ],
+  },
 ];
 
 /** The schema version this code writes and understands. */

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { sql } from 'kysely';
 import { openStore, redactStoreUrl } from '../../../src/cloud/store/database.js';
 import { MIGRATIONS, STORE_SCHEMA_VERSION, migrate } from '../../../src/cloud/store/migrations.js';
 import { newStore, storeTargets } from '../../helpers/stores.js';
@@ -31,6 +32,42 @@ for (const target of targets) {
       const row = await store.db.selectFrom('organizations').selectAll().executeTakeFirstOrThrow();
       assert.equal(row.created_ts, ts);
       assert.equal(typeof row.created_ts, 'number');
+    });
+
+    it("finds a run's and a plan's tasks through indexes that hold only tasks with one", async () => {
+      const store = await newStore(target);
+      for (const [column, index] of [
+        ['run_id', 'tasks_run_idx'],
+        ['plan_id', 'tasks_plan_idx'],
+      ] as const) {
+        const definition =
+          target.kind === 'postgres'
+            ? (
+                await sql<{ def: string }>`SELECT indexdef AS def FROM pg_indexes
+                  WHERE tablename = 'tasks' AND indexname = ${index}`.execute(store.db)
+              ).rows[0]?.def
+            : (
+                await sql<{ def: string }>`SELECT sql AS def FROM sqlite_master
+                  WHERE type = 'index' AND name = ${index}`.execute(store.db)
+              ).rows[0]?.def;
+        assert.match(definition ?? '', new RegExp(`WHERE \\(?${column} IS NOT NULL`, 'i'));
+        // The lookups the cloud makes (by equality) can use it.
+        const plan =
+          target.kind === 'postgres'
+            ? await store.db.transaction().execute(async (tx) => {
+                await sql`SET LOCAL enable_seqscan = off`.execute(tx);
+                const rows = await sql<Record<string, string>>`EXPLAIN SELECT id FROM tasks
+                  WHERE ${sql.ref(column)} = ${'x'}`.execute(tx);
+                return rows.rows.map((r) => Object.values(r).join(' ')).join('\n');
+              })
+            : (
+                await sql<{ detail: string }>`EXPLAIN QUERY PLAN SELECT id FROM tasks
+                  WHERE ${sql.ref(column)} = ${'x'}`.execute(store.db)
+              ).rows
+                .map((r) => r.detail)
+                .join('\n');
+        assert.match(plan, new RegExp(index), `${column} lookup plan: ${plan}`);
+      }
     });
 
     it('refuses a store written by a newer version', async () => {

@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Coalescer, type BatchOutcome } from '../../../src/cloud/queue/coalescer.js';
+
+const ok = <T>(value: T): BatchOutcome<T> => ({ ok: true, value });
+
+describe('the coalescer', () => {
+  it('sends what arrives while a batch runs in the next one, answering each item', async () => {
+    const batches: number[][] = [];
+    let release: () => void = () => {};
+    const c = new Coalescer<number, number>(async (items) => {
+      batches.push(items);
+      if (batches.length === 1) await new Promise<void>((r) => (release = r));
+      return items.map((i) => (i === 13 ? { ok: false, error: new Error('unlucky') } : ok(i * 2)));
+    }, 3);
+    const first = c.submit(1);
+    await new Promise((r) => setTimeout(r, 10));
+    const rest = [2, 13, 4, 5].map((i) => c.submit(i));
+    release();
+    assert.equal(await first, 2);
+    const settled = await Promise.allSettled(rest);
+    assert.deepEqual(
+      settled.map((s) => (s.status === 'fulfilled' ? s.value : (s.reason as Error).message)),
+      [4, 'unlucky', 8, 10],
+    );
+    // At most three in a batch, in order.
+    assert.deepEqual(batches, [[1], [2, 13, 4], [5]]);
+  });
+
+  it('gives every item of a batch the error the batch threw', async () => {
+    const c = new Coalescer<number, number>(() => Promise.reject(new Error('store down')));
+    const results = await Promise.allSettled([c.submit(1), c.submit(2)]);
+    assert.deepEqual(
+      results.map((r) => r.status === 'rejected' && (r.reason as Error).message),
+      ['store down', 'store down'],
+    );
+    await c.idle();
+  });
+
+  it('lingers between batches, and stops lingering when someone waits for it', async () => {
+    const starts: number[] = [];
+    const c = new Coalescer<number, void>(
+      (items) => {
+        starts.push(performance.now());
+        return Promise.resolve(items.map(() => ok(undefined)));
+      },
+      100,
+      150,
+    );
+    await c.submit(1);
+    const t0 = performance.now();
+    const second = c.submit(2);
+    await second;
+    assert.ok(starts[1]! - starts[0]! >= 140, `second batch ${starts[1]! - starts[0]!} ms later`);
+    assert.ok(performance.now() - t0 >= 100);
+    // A third item lingers too, until idle() is awaited: then it goes at once.
+    const before = performance.now();
+    void c.submit(3);
+    await new Promise((r) => setTimeout(r, 5));
+    assert.equal(starts.length, 2, 'the third batch is lingering');
+    await c.idle();
+    assert.equal(starts.length, 3);
+    assert.ok(performance.now() - before < 120, 'idle() cut the linger short');
+  });
+});
