@@ -8,7 +8,8 @@
  *   several executors claim and complete them over HTTP: once one task per
  *   request, and once as executors with free slots work (protocol 1.1: a
  *   claim takes up to `slots` tasks, their completions go in one request;
- *   target >= 5,000/s on PostgreSQL).
+ *   target >= 5,000/s on PostgreSQL), timed from when the executors' first
+ *   claims are sent until the last completion is acknowledged.
  */
 import { tokenRoutes } from '../src/cloud/auth/token-routes.js';
 import { executorRoutes } from '../src/cloud/executors/executor-routes.js';

@@ -14,6 +14,7 @@ import {
 import { createCloudApp, type RouteModule } from './http/app.js';
 import type { Logger } from './logger.js';
 import { ALL_ROUTES } from './routes.js';
+import { executorNotesWritten } from './queue/executor-bookkeeping.js';
 import { openStore } from './store/database.js';
 
 /** A loop the server runs beside the HTTP listener (scheduler, reaper...). */
@@ -87,6 +88,8 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
         // Long polls and event streams end with the process's sockets.
         (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
       });
+      // The executors' last-seen times and counts noted meanwhile.
+      await executorNotesWritten(ctx).catch(() => undefined);
       await store.close();
     },
   };

@@ -45,14 +45,14 @@ describe('the coalescer', () => {
         return Promise.resolve(items.map(() => ok(undefined)));
       },
       100,
-      150,
+      400,
     );
     await c.submit(1);
     const t0 = performance.now();
     const second = c.submit(2);
     await second;
-    assert.ok(starts[1]! - starts[0]! >= 140, `second batch ${starts[1]! - starts[0]!} ms later`);
-    assert.ok(performance.now() - t0 >= 100);
+    assert.ok(starts[1]! - starts[0]! >= 390, `second batch ${starts[1]! - starts[0]!} ms later`);
+    assert.ok(performance.now() - t0 >= 300);
     // A third item lingers too, until idle() is awaited: then it goes at once.
     const before = performance.now();
     void c.submit(3);
@@ -60,6 +60,6 @@ describe('the coalescer', () => {
     assert.equal(starts.length, 2, 'the third batch is lingering');
     await c.idle();
     assert.equal(starts.length, 3);
-    assert.ok(performance.now() - before < 120, 'idle() cut the linger short');
+    assert.ok(performance.now() - before < 300, 'idle() cut the linger short');
   });
 });
