@@ -21,6 +21,7 @@ import { taskRoutes } from '../src/cloud/queue/task-routes.js';
 import { startCloudServer, type CloudServer } from '../src/cloud/server.js';
 import { bootstrap, createClient } from '../src/cloud/tenancy.js';
 import type { ClaimedTask } from '../src/protocol/messages.js';
+import { PROTOCOL_VERSION } from '../src/protocol/version.js';
 import { Worker } from 'node:worker_threads';
 import { tempFolder } from './common-bench-helpers.js';
 import type { QueueClientJob } from './queue-bench-client.js';
@@ -67,7 +68,8 @@ async function harness(state: string, executors: number): Promise<Harness> {
         name: `bench-${i}`,
         kind: 'run',
         version: '0.0.0',
-        protocolVersion: '1.0',
+        // The protocol the batched run speaks (claims of several tasks, completions in one request).
+        protocolVersion: `${PROTOCOL_VERSION.major}.${PROTOCOL_VERSION.minor}`,
         gateways: [],
       }),
     });
