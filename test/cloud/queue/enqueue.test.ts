@@ -27,10 +27,11 @@ for (const target of targets) {
         const odd = AWKWARD[i % AWKWARD.length]!;
         return {
           queue: i % 3 === 0 ? 'apply' : 'run',
-          kind: 'evaluate',
+          // Exactly 'NULL' and exactly '' among them: stored as strings, not as NULL.
+          kind: i % 2 ? 'evaluate' : odd,
           environment: i % 2 ? 'prod' : `dev_${odd.length}`,
           payload: { i, text: odd, nested: { list: [odd, null, i] } },
-          ...(i % 4 === 0 ? {} : { model: `db.${odd}`, version: `v${i % 7}` }),
+          ...(i % 4 === 0 ? {} : { model: `db.${odd}`, version: odd }),
           ...(i % 5 === 0 ? { runId: `run-${odd}` } : {}),
           ...(i % 6 === 0 ? { planId: `plan-${i}` } : {}),
           ...(i % 7 === 0 ? { maxAttempts: 9 } : {}),
