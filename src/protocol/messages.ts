@@ -250,7 +250,6 @@ export interface PlanInfo {
   summary: Record<string, unknown>;
 }
 
-/** `GET <project>/api/plans/:id/progress?after=<logId>&evaluationsAfter=<evaluationId>`. */
 /** A model evaluation as the cloud recorded it. */
 export interface EvaluationRecord {
   id: string;
@@ -265,6 +264,7 @@ export interface EvaluationRecord {
   error: string | null;
 }
 
+/** `GET <project>/api/plans/:id/progress?after=<logId>&evaluationsAfter=<evaluationId>`. */
 export interface PlanProgress {
   planId: string;
   status: PlanStatusName;

@@ -8,7 +8,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
-import { stringify } from 'yaml';
+import { parseAllDocuments, stringify } from 'yaml';
 import { inflateRawSync } from 'node:zlib';
 import { repoRoot } from '../helpers/paths.js';
 
@@ -115,4 +115,20 @@ export function helmWorkspace(prefix: string): HelmWorkspace {
       return { code: r.status ?? 1, out: r.stdout, err: r.stderr };
     },
   };
+}
+
+/** A Kubernetes object as `helm template` renders it (the fields the tests read). */
+export interface K8sObject {
+  kind: string;
+  apiVersion: string;
+  metadata: { name: string; labels?: Record<string, string> };
+  spec?: Record<string, unknown>;
+  stringData?: Record<string, string>;
+}
+
+/** The objects of `helm template`'s output, empty documents left out. */
+export function k8sObjects(rendered: string): K8sObject[] {
+  return parseAllDocuments(rendered)
+    .map((d) => d.toJS() as K8sObject | null)
+    .filter((d): d is K8sObject => d !== null);
 }

@@ -9,10 +9,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { parseAllDocuments } from 'yaml';
 import { READY_TIMEOUT_MS } from '../../src/cloud/http/app.js';
 import { repoRoot } from '../helpers/paths.js';
-import { helmWorkspace } from './helm-binary.js';
+import { helmWorkspace, k8sObjects, type K8sObject } from './helm-binary.js';
 
 const chart = join(repoRoot, 'deploy', 'helm', 'tideline-cloud');
 const exampleValues = join(chart, 'ci', 'example-values.yaml');
@@ -39,13 +38,6 @@ interface Container {
   securityContext: Record<string, unknown>;
   livenessProbe: Probe;
   readinessProbe: Probe;
-}
-interface K8sObject {
-  kind: string;
-  apiVersion: string;
-  metadata: { name: string; labels?: Record<string, string> };
-  spec?: Record<string, unknown>;
-  stringData?: Record<string, string>;
 }
 interface Deployment extends K8sObject {
   spec: {
@@ -82,9 +74,7 @@ function templateArgs(extra?: unknown, base = true): string[] {
 function render(extra?: unknown, base = true): K8sObject[] {
   const r = runHelm(templateArgs(extra, base));
   assert.equal(r.code, 0, r.err);
-  return parseAllDocuments(r.out)
-    .map((d) => d.toJS() as K8sObject | null)
-    .filter((d): d is K8sObject => d !== null);
+  return k8sObjects(r.out);
 }
 
 function renderFails(extra: unknown, base = true): string {

@@ -8,10 +8,9 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { parseAllDocuments } from 'yaml';
 import { readExecutorSettings } from '../../src/executor/config.js';
 import { repoRoot } from '../helpers/paths.js';
-import { helmWorkspace } from './helm-binary.js';
+import { helmWorkspace, k8sObjects, type K8sObject } from './helm-binary.js';
 
 const chart = join(repoRoot, 'deploy', 'helm', 'tideline-executors');
 const exampleValues = join(chart, 'ci', 'example-values.yaml');
@@ -31,13 +30,6 @@ interface Container {
   securityContext: Record<string, unknown>;
   livenessProbe: Record<string, unknown>;
   readinessProbe: Record<string, unknown>;
-}
-interface K8sObject {
-  kind: string;
-  apiVersion: string;
-  metadata: { name: string; labels?: Record<string, string> };
-  spec?: Record<string, unknown>;
-  stringData?: Record<string, string>;
 }
 interface Deployment extends K8sObject {
   spec: {
@@ -60,9 +52,7 @@ function render(extra?: unknown): K8sObject[] {
   if (extra !== undefined) args.push('-f', valuesFile(extra));
   const r = runHelm(args);
   assert.equal(r.code, 0, r.err);
-  return parseAllDocuments(r.out)
-    .map((d) => d.toJS() as K8sObject | null)
-    .filter((d): d is K8sObject => d !== null);
+  return k8sObjects(r.out);
 }
 
 function renderFails(extra: unknown): string {

@@ -119,7 +119,6 @@ export async function registerExecutor(
         name: request.name,
         kind: request.kind,
         ...fields,
-        current_tasks: '[]',
         completed: 0,
         failed: 0,
         retried: 0,

@@ -8,6 +8,7 @@ import { chunks as splitList } from '../../engine/state/state-helpers.js';
 import { sql, type Expression, type RawBuilder, type SqlBool } from 'kysely';
 import type { EvaluationRecord } from '../../protocol/messages.js';
 import type { CloudContext } from '../context.js';
+import type { EvaluationsTable } from '../store/schema.js';
 import type { Cursor } from './query-params.js';
 
 /** A text column compared and sorted byte-wise. */
@@ -77,19 +78,9 @@ export const EVALUATION_RECORD_COLUMNS = [
 ] as const;
 
 /** An evaluation row as the API reports it. */
-export function evaluationRecord(e: {
-  id: string;
-  model: string;
-  identifier: string;
-  version: string;
-  start_ts: number;
-  end_ts: number;
-  status: string;
-  attempt: number;
-  rows: number | null;
-  duration_ms: number | null;
-  error: string | null;
-}): EvaluationRecord {
+export function evaluationRecord(
+  e: Pick<EvaluationsTable, (typeof EVALUATION_RECORD_COLUMNS)[number]>,
+): EvaluationRecord {
   return {
     id: e.id,
     model: e.model,

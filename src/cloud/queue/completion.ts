@@ -16,13 +16,14 @@ import type {
 } from '../../protocol/messages.js';
 import type { CloudContext } from '../context.js';
 import { touchExecutor, type ExecutorCounts } from '../executors/executor-registry.js';
-import type { DB, TaskQueue, TaskStatus } from '../store/schema.js';
+import type { DB, TaskQueue } from '../store/schema.js';
 import { assertLease, staleLease } from './leases.js';
-import { announceTasks } from './task-queue.js';
+import { announceTasks, taskStatuses } from './task-queue.js';
 import { Coalescer, perKey, type BatchOutcome } from './coalescer.js';
 import { noteExecutor } from './executor-bookkeeping.js';
 import { completeSucceededTasks, type SucceededItem } from './hot-path-sql.js';
-import { chunked, NOT_DURABLE, retryOnDeadlock, writeTransaction } from './write-transaction.js';
+import { NOT_DURABLE, retryOnDeadlock, writeTransaction } from './write-transaction.js';
+import { chunks } from '../../engine/state/state-helpers.js';
 
 let lastIdTs = 0;
 let idCounter = 0;
@@ -67,7 +68,7 @@ async function waitingOn(
   ids: readonly string[],
 ): Promise<Array<{ id: string; queue: TaskQueue; depends_on: string }>> {
   const out: Array<{ id: string; queue: TaskQueue; depends_on: string }> = [];
-  for (const group of chunked(ids, 50)) {
+  for (const group of chunks(ids, 50)) {
     const rows = await db
       .selectFrom('tasks')
       .select(['id', 'queue', 'depends_on'])
@@ -105,21 +106,12 @@ async function releaseWaiting(
   const queues = new Set<TaskQueue>();
   if (candidates.length === 0) return queues;
   const deps = [...new Set(candidates.flatMap((c) => parseIds(c.depends_on)))];
-  const status = new Map<string, TaskStatus>();
-  for (const group of chunked(deps, 500)) {
-    const rows = await db
-      .selectFrom('tasks')
-      .select(['id', 'status'])
-      .where('project_id', '=', projectId)
-      .where('id', 'in', group)
-      .execute();
-    for (const r of rows) status.set(r.id, r.status);
-  }
+  const status = await taskStatuses(db, projectId, deps);
   const now = ctx.clock.now();
   const ready = candidates.filter((c) =>
     parseIds(c.depends_on).every((d) => status.get(d) === 'succeeded'),
   );
-  for (const group of chunked(ready, 500)) {
+  for (const group of chunks(ready, 500)) {
     await db
       .updateTable('tasks')
       .set({ status: 'pending', not_before_ts: now, updated_ts: now })
@@ -152,7 +144,7 @@ async function cancelDependants(
     const rows = (await waitingOn(ctx, db, projectId, frontier)).filter((r) => !seen.has(r.id));
     if (rows.length === 0) break;
     for (const r of rows) seen.add(r.id);
-    for (const group of chunked(rows, 500)) {
+    for (const group of chunks(rows, 500)) {
       const res = await db
         .updateTable('tasks')
         .set({ status: 'cancelled', error: reason, finished_ts: now, updated_ts: now })
@@ -209,7 +201,7 @@ export async function recordProgress(
         message: l.message,
         ts: logTs(l.ts, now),
       }));
-      for (const group of chunked(logs, 500)) await tx.insertInto('logs').values(group).execute();
+      for (const group of chunks(logs, 500)) await tx.insertInto('logs').values(group).execute();
       const evaluations = (report.evaluations ?? []).map((e) => ({
         id: newSortableId(now),
         project_id: projectId,
@@ -230,7 +222,7 @@ export async function recordProgress(
         created_ts: now,
         finished_ts: now,
       }));
-      for (const group of chunked(evaluations, 200)) {
+      for (const group of chunks(evaluations, 200)) {
         await tx.insertInto('evaluations').values(group).execute();
       }
       let cancelRequested = false;
@@ -267,34 +259,31 @@ export async function recordProgress(
   };
 }
 
-/**
- * The events of a completion besides the task's own: its plan finished (when
- * `planStatus` is given: the task is final) and its executor seen.
- */
-function announceSettled(
+/** A finished plan task's plan finished with it. */
+function announcePlanFinished(
   ctx: CloudContext,
   projectId: string,
-  task: { plan_id: string | null; executor_id: string | null },
-  planStatus: string | null,
+  planId: string,
+  status: string,
   error: string | null,
   now: number,
 ): void {
-  if (task.plan_id !== null && planStatus !== null) {
-    ctx.events.publish({
-      projectId,
-      type: 'plan.finished',
-      payload: { planId: task.plan_id, status: planStatus, error },
-      ts: now,
-    });
-  }
-  if (task.executor_id) {
-    ctx.events.publish({
-      projectId,
-      type: 'executor.seen',
-      payload: { executorId: task.executor_id },
-      ts: now,
-    });
-  }
+  ctx.events.publish({
+    projectId,
+    type: 'plan.finished',
+    payload: { planId, status, error },
+    ts: now,
+  });
+}
+
+/** The executor that reported a completion was seen. */
+function announceExecutorSeen(
+  ctx: CloudContext,
+  projectId: string,
+  executorId: string,
+  now: number,
+): void {
+  ctx.events.publish({ projectId, type: 'executor.seen', payload: { executorId }, ts: now });
 }
 
 /** The retry delay after `attempts` attempts: the base doubled per earlier attempt. */
@@ -461,14 +450,10 @@ async function completeOne(
   for (const queue of ready) {
     ctx.events.publish({ projectId, type: 'task.ready', payload: { queue }, ts: now });
   }
-  announceSettled(
-    ctx,
-    projectId,
-    task,
-    outcome.status === 'pending' ? null : outcome.status,
-    outcome.error,
-    now,
-  );
+  if (task.plan_id !== null && outcome.status !== 'pending') {
+    announcePlanFinished(ctx, projectId, task.plan_id, outcome.status, outcome.error, now);
+  }
+  if (task.executor_id) announceExecutorSeen(ctx, projectId, task.executor_id, now);
   return {
     status: outcome.status,
     ...(outcome.retryAtTs !== undefined ? { retryAtTs: outcome.retryAtTs } : {}),
@@ -532,10 +517,14 @@ async function completeSucceeded(
     });
     // The next apply of the environment and another task of the same model may be claimable now.
     if (task.queue === 'apply' || task.model !== null) readyIn(projectId).add(task.queue);
-    announceSettled(ctx, projectId, task, 'succeeded', null, now);
+    if (task.plan_id !== null) {
+      announcePlanFinished(ctx, projectId, task.plan_id, 'succeeded', null, now);
+    }
   }
+  // Each executor once, however many of its tasks the batch completed.
   for (const c of completedBy.values()) {
     noteExecutor(ctx, c.projectId, c.executorId, { completed: c.n });
+    announceExecutorSeen(ctx, c.projectId, c.executorId, now);
   }
   for (const [projectId, queues] of ready) {
     for (const queue of queues) {
@@ -592,16 +581,7 @@ export async function settleWaitingTasks(ctx: CloudContext, limit = 1_000): Prom
   for (const r of rows) byProject.set(r.project_id, [...(byProject.get(r.project_id) ?? []), r]);
   for (const [projectId, tasks] of byProject) {
     const deps = [...new Set(tasks.flatMap((t) => parseIds(t.depends_on)))];
-    const status = new Map<string, TaskStatus>();
-    for (const group of chunked(deps, 500)) {
-      const found = await db
-        .selectFrom('tasks')
-        .select(['id', 'status'])
-        .where('project_id', '=', projectId)
-        .where('id', 'in', group)
-        .execute();
-      for (const f of found) status.set(f.id, f.status);
-    }
+    const status = await taskStatuses(db, projectId, deps);
     const ready = tasks.filter((t) =>
       parseIds(t.depends_on).every((d) => status.get(d) === 'succeeded'),
     );

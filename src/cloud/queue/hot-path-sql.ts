@@ -212,8 +212,9 @@ export interface RunClaimBatch {
 }
 
 /**
- * Claims run-queue tasks, one per claimer at most. Claimable: pending, due, and no task of the same model and version
- * claimed (also none twice in the batch: the first of each is taken).
+ * Claims run-queue tasks, one per claimer at most. Claimable: pending, due,
+ * and no task of the same model and version claimed (also none twice in the
+ * batch: the first of each is taken).
  * A batch short because candidates shared a model is followed by another.
  *
  * On PostgreSQL the batch first takes the project's run-claim advisory lock,

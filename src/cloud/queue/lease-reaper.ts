@@ -12,7 +12,8 @@ import type { BackgroundService } from '../server.js';
 import type { TaskQueue } from '../store/schema.js';
 import { settleWaitingTasks } from './completion.js';
 import { announceTasks } from './task-queue.js';
-import { chunked, writeTransaction } from './write-transaction.js';
+import { chunks } from '../../engine/state/state-helpers.js';
+import { writeTransaction } from './write-transaction.js';
 
 export interface ReapResult {
   requeued: number;
@@ -33,7 +34,7 @@ export async function reapExpiredLeases(ctx: CloudContext): Promise<ReapResult> 
   let cancelled = 0;
   const cancelledIds = new Set<string>();
   const withPlans = expired.filter((t) => t.plan_id !== null);
-  for (const group of chunked(withPlans, 500)) {
+  for (const group of chunks(withPlans, 500)) {
     const asked = await ctx.store.db
       .selectFrom('plans')
       .select('id')

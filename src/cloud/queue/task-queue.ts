@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { CloudContext } from '../context.js';
 import type { DB, TaskQueue, TaskStatus } from '../store/schema.js';
-import { chunked } from './write-transaction.js';
+import { chunks } from '../../engine/state/state-helpers.js';
 
 export interface NewTask {
   queue: TaskQueue;
@@ -55,6 +55,25 @@ export function announceTasks(
   }
 }
 
+/** The status of each of the project's tasks among `ids` (absent: no such task). */
+export async function taskStatuses(
+  db: Kysely<DB> | Transaction<DB>,
+  projectId: string,
+  ids: readonly string[],
+): Promise<Map<string, TaskStatus>> {
+  const status = new Map<string, TaskStatus>();
+  for (const group of chunks(ids, 500)) {
+    const rows = await db
+      .selectFrom('tasks')
+      .select(['id', 'status'])
+      .where('project_id', '=', projectId)
+      .where('id', 'in', group)
+      .execute();
+    for (const r of rows) status.set(r.id, r.status);
+  }
+  return status;
+}
+
 /**
  * Inserts tasks (in `db`, which may be a transaction) and announces them;
  * returns their ids. A task that depends only on tasks outside the batch that
@@ -75,16 +94,7 @@ export async function enqueueTasks(
   const external = [
     ...new Set(tasks.flatMap((t) => (t.dependsOn ?? []).filter((d) => !inBatch.has(d)))),
   ];
-  const known = new Map<string, TaskStatus>();
-  for (const group of chunked(external, 500)) {
-    const rows = await db
-      .selectFrom('tasks')
-      .select(['id', 'status'])
-      .where('project_id', '=', projectId)
-      .where('id', 'in', group)
-      .execute();
-    for (const r of rows) known.set(r.id, r.status);
-  }
+  const known = await taskStatuses(db, projectId, external);
   // Settle what the stored tasks already decide, then carry cancellations through the batch.
   const status = new Map<string, TaskStatus>();
   const errors = new Map<string, string>();
@@ -146,9 +156,9 @@ export async function enqueueTasks(
     };
   });
   if (ctx.store.driver.kind === 'postgres') {
-    for (const group of chunked(rows, 1_000)) await insertTaskArrays(db, group);
+    for (const group of chunks(rows, 1_000)) await insertTaskArrays(db, group);
   } else {
-    for (const group of chunked(rows, 200)) await db.insertInto('tasks').values(group).execute();
+    for (const group of chunks(rows, 200)) await db.insertInto('tasks').values(group).execute();
   }
   if (options.announce !== false) {
     announceTasks(

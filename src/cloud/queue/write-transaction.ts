@@ -66,10 +66,3 @@ export async function retryOnDeadlock<T>(fn: () => Promise<T>): Promise<T> {
     }
   }
 }
-
-/** `items` in groups of at most `size`, small enough for one statement's parameters. */
-export function chunked<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}

@@ -335,6 +335,11 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX tasks_plan_idx ON tasks (plan_id) WHERE plan_id IS NOT NULL`,
     ],
   },
+  {
+    version: 6,
+    description: "executors without current_tasks (an executor's tasks are read from tasks)",
+    statements: () => [`ALTER TABLE executors DROP COLUMN current_tasks`],
+  },
 ];
 
 /** The schema version this code writes and understands. */

@@ -254,8 +254,6 @@ export interface ExecutorsTable {
   status: string;
   registered_ts: number;
   last_seen_ts: number;
-  /** No longer kept: the tasks an executor holds are read from `tasks` (claimed). */
-  current_tasks: string;
   completed: number;
   failed: number;
   retried: number;
