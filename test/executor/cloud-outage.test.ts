@@ -226,6 +226,14 @@ describe('the cloud goes away while an executor works', () => {
         .where('id', '=', plan.id)
         .executeTakeFirstOrThrow();
       assert.equal(status.status, 'succeeded', `${status.error}\n${lines.join('\n')}`);
+      // The cloud commits the completion before it answers the executor, so
+      // the executor counts it a moment after the task row says succeeded.
+      await waitFor(
+        'the executor to count its completion',
+        async () => (executor.stats.completed + executor.stats.failed > 0 ? true : undefined),
+        10_000,
+        20,
+      );
       const lost = lines.some((l) => l.includes('lease lost'));
       if (scenario.leaseTtlMs > scenario.downMs) {
         assert.deepEqual(
@@ -245,6 +253,7 @@ describe('the cloud goes away while an executor works', () => {
         assert.equal(executor.stats.aborted, 1);
       }
       assert.equal(executor.stats.completed, 1);
+      assert.equal(executor.stats.failed, 0);
       // Evaluations reported while the cloud was away arrived once it was back.
       const done = (await evaluations()).filter((e) => e.status === 'succeeded');
       const keys = done.map((e) => `${Number(e.start_ts)}`);
