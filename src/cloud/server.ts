@@ -15,6 +15,7 @@ import { createCloudApp, type RouteModule } from './http/app.js';
 import type { Logger } from './logger.js';
 import { ALL_ROUTES } from './routes.js';
 import { executorNotesWritten } from './queue/executor-bookkeeping.js';
+import { eventsWritten } from './observe/event-log.js';
 import { openStore } from './store/database.js';
 
 /** A loop the server runs beside the HTTP listener (scheduler, reaper...). */
@@ -88,8 +89,10 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
         // Long polls and event streams end with the process's sockets.
         (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
       });
-      // The executors' last-seen times and counts noted meanwhile.
+      // The executors' last-seen times and counts noted meanwhile, and the
+      // events published by the last requests.
       await executorNotesWritten(ctx).catch(() => undefined);
+      await eventsWritten(ctx);
       await store.close();
     },
   };

@@ -28,7 +28,7 @@ import type {
   ProgressReport,
   RegisterResponse,
 } from '../protocol/messages.js';
-import { PROTOCOL_VERSION, supportsBatches } from '../protocol/version.js';
+import { heartbeatIntervalFor, PROTOCOL_VERSION, supportsBatches } from '../protocol/version.js';
 import { CloudApiError, CloudClient, CloudUnreachableError } from './client/cloud-client.js';
 import { CompletionBatcher } from './client/completion-batcher.js';
 import { HttpStateSync } from './client/http-state-sync.js';
@@ -179,6 +179,9 @@ function isRetryable(err: unknown): boolean {
   return true;
 }
 
+/** How soon a heartbeat is tried again while the cloud cannot be reached. */
+const HEARTBEAT_RETRY_MS = 1_000;
+
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -194,6 +197,7 @@ class TaskRun {
   /** Epoch ms (this machine's clock) after which the lease may be gone. */
   leaseExpires: number;
   lost = false;
+  private stopped = false;
   /** Given back to the queue by a drain: nothing more is reported about it. */
   handedBack = false;
 
@@ -228,25 +232,34 @@ class TaskRun {
   }
 
   start(): void {
-    this.heartbeat = setInterval(() => void this.beat(), this.heartbeatMs);
+    this.nextBeat(this.heartbeatMs);
+  }
+
+  private nextBeat(ms: number): void {
+    if (this.stopped || this.lost) return;
+    this.heartbeat = setTimeout(() => void this.beat(), ms);
     this.heartbeat.unref();
   }
 
   private async beat(): Promise<void> {
-    if (this.lost) return;
+    if (this.lost || this.stopped) return;
     try {
       await this.client.request('POST', `/tasks/${this.task.taskId}/heartbeat`, {
         body: this.lease,
         idempotent: true,
         timeoutMs: this.heartbeatMs,
       });
-      this.leaseExpires = Date.now() + this.leaseTtlMs;
-      await this.flush();
     } catch (err) {
       if (err instanceof CloudApiError && err.status === 409) return this.lose();
-      // The cloud is away: keep the task while the lease may still be valid.
-      if (Date.now() >= this.leaseExpires) this.lose();
+      // The cloud is away: keep the task while the lease may still be valid,
+      // and try again soon rather than a whole interval later, so that the
+      // lease is renewed within a second or so of the cloud coming back.
+      if (Date.now() >= this.leaseExpires) return this.lose();
+      return this.nextBeat(Math.min(HEARTBEAT_RETRY_MS, this.heartbeatMs));
     }
+    this.leaseExpires = Date.now() + this.leaseTtlMs;
+    this.nextBeat(this.heartbeatMs);
+    await this.flush();
   }
 
   lose(): void {
@@ -288,7 +301,8 @@ class TaskRun {
   }
 
   stop(): void {
-    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.stopped = true;
+    if (this.heartbeat) clearTimeout(this.heartbeat);
   }
 }
 
@@ -616,8 +630,11 @@ export class Executor {
   }
 
   private execute(task: ClaimedTask): Promise<void> {
-    const heartbeatMs = Math.max(250, Math.floor((this.registration?.leaseTtlMs ?? 30_000) / 3));
     const leaseTtlMs = this.registration?.leaseTtlMs ?? 30_000;
+    // The cloud's advice, unless it would not keep the lease alive.
+    const advised = this.registration?.heartbeatIntervalMs ?? 0;
+    const heartbeatMs =
+      advised > 0 && advised <= leaseTtlMs / 3 ? advised : heartbeatIntervalFor(leaseTtlMs);
     let lostAdapter: EngineAdapter | undefined;
     const run = new TaskRun(task, this.client, this.redact, heartbeatMs, leaseTtlMs, () => {
       this.note('warn', 'lease lost: cancelling warehouse queries and dropping the task', {

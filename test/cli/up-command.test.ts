@@ -135,7 +135,7 @@ class UpProcess {
     });
     this.child.stdout!.setEncoding('utf8').on('data', (d: string) => (this.out += d));
     this.child.stderr!.setEncoding('utf8').on('data', (d: string) => (this.err += d));
-    this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
+    this.exited = new Promise((resolve) => this.child.once('close', (code) => resolve(code)));
   }
 
   async waitFor(pattern: RegExp, timeoutMs = 90_000): Promise<RegExpMatchArray> {

@@ -4,11 +4,13 @@
  * - The cloud (a child process on a SQLite file) is killed and restarted in
  *   the middle of a plan: the executor keeps going and the plan finishes
  *   after the restart without being submitted again.
- * - The cloud stops for longer than an executor's request retries last but
- *   shorter than the lease: the executor keeps its task and reports once the
- *   cloud is back. (A 20 s outage under the default 30 s lease is the same
- *   case: what matters is outage < lease and outage > one request's retries,
- *   which with 200 ms doubling backoff end after about 3 s.)
+ * - The cloud stops for 20 s under the default 30 s lease, beginning just
+ *   before the executor's next heartbeat (the worst moment): the executor's
+ *   requests give up after their retries (about 3 s), it keeps trying its
+ *   heartbeat every second, renews the lease soon after the cloud is back,
+ *   keeps its task and reports what it did meanwhile. (The lease survives an
+ *   outage that ends a heartbeat interval, a sixth of the lease, and about a
+ *   second before the lease runs out.)
  * - The cloud stops for longer than the lease: the executor abandons the
  *   task, the cloud hands it out again once back, and it finishes; nothing is
  *   lost or done twice.
@@ -26,6 +28,7 @@ import { startCloudServer, type CloudServer } from '../../src/cloud/server.js';
 import { bootstrap, createClient } from '../../src/cloud/tenancy.js';
 import { HttpStateSync } from '../../src/executor/client/http-state-sync.js';
 import { Executor } from '../../src/executor/runtime.js';
+import { heartbeatIntervalFor } from '../../src/protocol/version.js';
 import {
   bootstrapChildProject,
   cloudClient,
@@ -158,15 +161,21 @@ describe('the cloud goes away while an executor works', () => {
 
   for (const scenario of [
     {
-      // The default lease (30 s) and a 20-second outage, as operators meet them.
+      // The default lease (30 s) and a 20-second outage, as operators meet
+      // them, beginning at the worst moment: just before the executor's next
+      // heartbeat, when its lease has the least time left.
       name: 'of 20 s, shorter than the lease: the executor keeps its task',
       leaseTtlMs: 30_000,
       downMs: 20_000,
+      rowsPerDay: 1_000_000,
+      beforeHeartbeat: true,
     },
     {
       name: 'longer than the lease: the task is abandoned and handed out again',
-      leaseTtlMs: 1_500,
-      downMs: 4_000,
+      leaseTtlMs: 3_000,
+      downMs: 6_000,
+      rowsPerDay: 50_000,
+      beforeHeartbeat: false,
     },
   ]) {
     it(`an outage ${scenario.name}`, { timeout: 120_000 }, async () => {
@@ -174,7 +183,7 @@ describe('the cloud goes away while an executor works', () => {
       mkdirSync(base);
       const cloud = await restartableCloud(base, scenario.leaseTtlMs);
       const project = join(base, 'project');
-      writeBackfillProject(project, { rowsPerDay: 50_000 });
+      writeBackfillProject(project, { rowsPerDay: scenario.rowsPerDay });
       const admin = cloudClient(cloud.projectUrl, cloud.admin);
       const plan = await submitPlan(admin, project, NOW);
       const lines: string[] = [];
@@ -202,7 +211,24 @@ describe('the cloud goes away while an executor works', () => {
           .select(['start_ts', 'end_ts', 'attempt', 'status'])
           .where('plan_id', '=', plan.id)
           .execute();
+      const lease = () =>
+        cloud.db
+          .selectFrom('tasks')
+          .select(['status', 'lease_expires_ts'])
+          .where('plan_id', '=', plan.id)
+          .executeTakeFirstOrThrow();
       await waitFor('a few evaluations', async () => (await evaluations()).length >= 3, 30_000, 20);
+      if (scenario.beforeHeartbeat) {
+        const claimed = Number((await lease()).lease_expires_ts);
+        await waitFor(
+          'a heartbeat',
+          async () => Number((await lease()).lease_expires_ts) > claimed,
+          20_000,
+          20,
+        );
+        await sleep(heartbeatIntervalFor(scenario.leaseTtlMs) - 500);
+      }
+      assert.equal((await lease()).status, 'claimed', 'the task is still in progress');
       await cloud.stop();
       await sleep(scenario.downMs);
       await cloud.start();

@@ -152,7 +152,7 @@ export function startCli(args: string[], env: Record<string, string>, cwd?: stri
   child.stdout!.on('data', collect(stdout));
   child.stderr!.on('data', collect(stderr));
   const exited = new Promise<number | string>((resolve) => {
-    child.on('exit', (code, signal) => {
+    child.on('close', (code, signal) => {
       children.delete(child);
       resolve(code ?? signal ?? -1);
     });

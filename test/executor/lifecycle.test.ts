@@ -144,7 +144,7 @@ describe('an executor process', () => {
     async () => {
       const cloud = await startTestCloud(sqlite, {
         routes: ALL_ROUTES,
-        settings: { leaseTtlMs: 3_000, retryBackoffMs: 60_000 },
+        settings: { leaseTtlMs: 10_000, retryBackoffMs: 60_000 },
         services: [createLeaseReaper({ intervalMs: 200 })],
       });
       const base = join(dir, 'handback');

@@ -42,7 +42,7 @@ describe('an apply executor killed mid-backfill', () => {
       const sqlite = targets.find((t) => t.kind === 'sqlite')!;
       const cloud = await startTestCloud(sqlite, {
         routes: ALL_ROUTES,
-        settings: { leaseTtlMs: 3_000 },
+        settings: { leaseTtlMs: 5_000 },
         services: [createLeaseReaper({ intervalMs: 200 })],
       });
       const project = join(dir, 'project');

@@ -14,7 +14,7 @@ import type {
   RegisterRequest,
   RegisterResponse,
 } from '../../protocol/messages.js';
-import { PROTOCOL_VERSION } from '../../protocol/version.js';
+import { heartbeatIntervalFor, PROTOCOL_VERSION } from '../../protocol/version.js';
 import type { CloudContext } from '../context.js';
 import { ApiError, badRequest, notFound } from '../http/api-error.js';
 import type { DB } from '../store/schema.js';
@@ -49,9 +49,9 @@ export function checkProtocolVersion(version: string): void {
   );
 }
 
-/** How often an executor should heartbeat a lease: three times per lifetime. */
+/** How often an executor should heartbeat a lease (the protocol's rule). */
 export function heartbeatIntervalMs(ctx: CloudContext): number {
-  return Math.max(100, Math.floor(ctx.settings.leaseTtlMs / 3));
+  return heartbeatIntervalFor(ctx.settings.leaseTtlMs);
 }
 
 /**

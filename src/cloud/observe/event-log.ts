@@ -62,6 +62,10 @@ export class EventLog {
   /** Published, not yet stored; the chain's drain takes them in order. */
   private pending: CloudEvent[] = [];
   private draining = false;
+  /** Events taken from the bus, and events stored (or given up) and delivered. */
+  private published = 0;
+  private settled = 0;
+  private waiters: Array<{ upTo: number; resolve: () => void }> = [];
   private unsubscribe: (() => void) | undefined;
 
   constructor(
@@ -76,6 +80,7 @@ export class EventLog {
   start(): void {
     if (this.unsubscribe) return;
     this.unsubscribe = this.ctx.events.subscribe((event) => {
+      this.published += 1;
       this.pending.push(event);
       if (this.draining) return;
       this.draining = true;
@@ -88,9 +93,13 @@ export class EventLog {
     this.unsubscribe = undefined;
   }
 
-  /** Resolves once every event published so far is stored and delivered. */
-  async flushed(): Promise<void> {
-    await this.chain;
+  /**
+   * Resolves once every event published so far is stored and delivered;
+   * events published after the call are not waited for.
+   */
+  flushed(): Promise<void> {
+    if (this.settled >= this.published) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ upTo: this.published, resolve }));
   }
 
   /** Calls `listener` with each event of `projectId` from now on, until the returned function is called. */
@@ -145,6 +154,12 @@ export class EventLog {
       });
     }
     events.forEach((event, i) => this.deliver(event, ids[i] ?? null));
+    this.settled += events.length;
+    if (this.waiters.length > 0) {
+      const ready = this.waiters.filter((w) => w.upTo <= this.settled);
+      this.waiters = this.waiters.filter((w) => w.upTo > this.settled);
+      for (const w of ready) w.resolve();
+    }
   }
 
   /** Inserts the events in one statement; their ids, in any order. */
@@ -273,4 +288,9 @@ export function eventLogFor(ctx: CloudContext, options: EventLogOptions = {}): E
     logs.set(ctx, log);
   }
   return log;
+}
+
+/** Resolves once the events published so far are stored (at once if nothing stores them). */
+export function eventsWritten(ctx: CloudContext): Promise<void> {
+  return logs.get(ctx)?.flushed() ?? Promise.resolve();
 }

@@ -321,6 +321,8 @@ function registerObserveRoutes(app: Hono<CloudEnv>, ctx: CloudContext, options: 
     const type = q.oneOf('type', ACTIVITY_TYPES);
     const environment = q.environment();
     const before = q.cursor();
+    // Pauses are read from the events log: a pause just made is listed.
+    await eventLogFor(ctx).flushed();
     return c.json(
       await listActivity(ctx, c.get('project').id, {
         limit: q.limit(),

@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { tokenRoutes } from '../../../src/cloud/auth/token-routes.js';
+import { silentLogger } from '../../../src/cloud/logger.js';
 import { eventLogFor } from '../../../src/cloud/observe/event-log.js';
 import { createObserveRoutes } from '../../../src/cloud/observe/observe-routes.js';
 import { pauseRoutes } from '../../../src/cloud/pauses/pause-routes.js';
+import { startCloudServer } from '../../../src/cloud/server.js';
+import { openStore } from '../../../src/cloud/store/database.js';
+import { bootstrap } from '../../../src/cloud/tenancy.js';
 import { startTestCloud, type TestCloud } from '../../helpers/cloud.js';
 import { storeTargets, type StoreTarget } from '../../helpers/stores.js';
 
@@ -221,6 +225,66 @@ for (const target of targets) {
       assert.ok(
         !rows.some((r) => ['task.claimed', 'executor.seen', 'task.ready'].includes(r.type)),
       );
+    });
+
+    it('waits for the events published before it asks, not for those that keep coming', async () => {
+      const cloud = await eventCloud(target);
+      const ctx = cloud.server.ctx;
+      const log = eventLogFor(ctx);
+      const stored: string[] = [];
+      const stop = log.subscribe(cloud.projectId, (e) => {
+        if (e.id !== null) stored.push(e.type);
+      });
+      const publish = (type: string) =>
+        ctx.events.publish({ projectId: cloud.projectId, type, payload: {}, ts: 1 });
+      // A steady stream of events (bursts of 20 on every turn of the event
+      // loop, so the log is never without work), for up to 5 s.
+      let n = 0;
+      let streaming = true;
+      const until = Date.now() + 5_000;
+      const stream = (async () => {
+        while (streaming && Date.now() < until) {
+          for (let i = 0; i < 20; i++) publish(`stream.${n++}`);
+          await new Promise((r) => setImmediate(r));
+        }
+      })();
+      while (n < 20) await new Promise((r) => setTimeout(r, 5));
+      publish('marker');
+      await log.flushed();
+      const stillStreaming = Date.now() < until;
+      const marked = stored.includes('marker');
+      streaming = false;
+      await stream;
+      await log.flushed();
+      stop();
+      assert.ok(marked, 'the event published before the call is stored when it resolves');
+      assert.ok(stillStreaming, 'it resolved while events were still being published');
+      assert.equal(stored.length, n + 1, 'every event stored once the stream ends');
+    });
+
+    it('stores the events of the last requests before the cloud closes its store', async () => {
+      const state = await target.newUrl();
+      const server = await startCloudServer({ state, log: silentLogger, routes: [] });
+      const { project } = await bootstrap(server.ctx, 'acme', 'closing');
+      eventLogFor(server.ctx);
+      for (let i = 0; i < 5_000; i++) {
+        server.ctx.events.publish({ projectId: project.id, type: `last.${i}`, payload: {}, ts: i });
+      }
+      await server.close();
+      const store = await openStore(state);
+      try {
+        const rows = await store.db
+          .selectFrom('events')
+          .select(['type'])
+          .where('project_id', '=', project.id)
+          .where('type', 'like', 'last.%')
+          .orderBy('id')
+          .execute();
+        assert.equal(rows.length, 5_000);
+        assert.equal(rows[4_999]!.type, 'last.4999');
+      } finally {
+        await store.close();
+      }
     });
 
     it('keeps a capped number of events per project and says when a resume has a gap', async () => {

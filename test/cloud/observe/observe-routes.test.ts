@@ -353,8 +353,7 @@ for (const target of targets) {
     it('assembles recent activity from plans, runs, pauses and client changes', async () => {
       const pause = await o.cloud.api('/environments/dev/pause', { body: { reason: 'testing' } });
       assert.equal(pause.status, 201, JSON.stringify(pause.body));
-      // Pause events are stored by the events log as they are published.
-      await new Promise((r) => setTimeout(r, 100));
+      // Read at once: the activity waits for the events log to store the pause.
       const res = await get('/activity?limit=500');
       const types = res.body.activity.map((a: { type: string }) => a.type);
       for (const t of ['plan', 'run', 'pause', 'client.created'])
