@@ -97,10 +97,21 @@ function serverOn(state: string) {
 }
 
 /** Starts `cloud serve` and resolves once it prints its URL. */
-function serve(state: string) {
+function serve(state: string, extra: string[] = []) {
   const child = spawn(
     process.execPath,
-    ['--input-type=module', '-e', CHILD, 'cloud', 'serve', '--state', state, '--port', '0'],
+    [
+      '--input-type=module',
+      '-e',
+      CHILD,
+      'cloud',
+      'serve',
+      '--state',
+      state,
+      '--port',
+      '0',
+      ...extra,
+    ],
     { cwd: repoRoot, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
@@ -454,5 +465,126 @@ for (const target of targets) {
         assert.equal(await second.exited, 0, second.errors());
       }
     });
+
+    it('serve takes its lease, retry, log and token settings from options, and says them', async () => {
+      const state = await stateOf(target);
+      const boot = JSON.parse(
+        (
+          await cloud([
+            'bootstrap',
+            '--org',
+            'acme',
+            '--project',
+            'sales',
+            '--state',
+            state,
+            '--json',
+          ])
+        ).out,
+      ) as { clientId: string; clientSecret: string };
+      const made = await cloud([
+        'client',
+        'create',
+        '--role',
+        'executor',
+        '--name',
+        'executors',
+        '--org',
+        'acme',
+        '--project',
+        'sales',
+        '--state',
+        state,
+        '--json',
+      ]);
+      assert.equal(made.code, 0, made.err);
+      const executor = JSON.parse(made.out) as { clientId: string; clientSecret: string };
+      const served = serve(state, [
+        '--lease-ttl',
+        '12s',
+        '--max-attempts',
+        '5',
+        '--retry-backoff',
+        '2s',
+        '--log-retention',
+        '3d',
+        '--token-ttl',
+        '5m',
+      ]);
+      try {
+        const url = await served.url;
+        await new Promise((r) => setTimeout(r, 50));
+        assert.match(
+          served.output(),
+          /Settings: leases 12s, 5 attempt\(s\) per evaluation with backoff from 2s, logs kept 3d, access tokens 5m\n/,
+        );
+        const projectUrl = `${url}/sqlmesh/acme/sales`;
+        const admin = (await (
+          await tokenFor(projectUrl, boot.clientId, boot.clientSecret)
+        ).json()) as { expires_in: number };
+        assert.equal(admin.expires_in, 300);
+        const token = (
+          (await (await tokenFor(projectUrl, executor.clientId, executor.clientSecret)).json()) as {
+            access_token: string;
+          }
+        ).access_token;
+        const registered = await fetch(`${projectUrl}/api/executors/register`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({
+            name: 'exec-a',
+            kind: 'run',
+            version: '0.0.0',
+            protocolVersion: '1.1',
+            gateways: [{ name: 'local', type: 'duckdb' }],
+          }),
+        });
+        assert.equal(registered.status, 201, await registered.clone().text());
+        const body = (await registered.json()) as {
+          leaseTtlMs: number;
+          heartbeatIntervalMs: number;
+        };
+        assert.deepEqual(
+          { lease: body.leaseTtlMs, heartbeat: body.heartbeatIntervalMs },
+          { lease: 12_000, heartbeat: 2_000 },
+        );
+      } finally {
+        served.child.kill('SIGTERM');
+        assert.equal(await served.exited, 0, served.errors());
+      }
+    });
   });
 }
+
+describe('tideline cloud serve refuses bad settings', () => {
+  it('answers each with one line that names the option and what to write, and starts nothing', async () => {
+    const corpus: Array<[string[], RegExp]> = [
+      [
+        ['--lease-ttl', '30'],
+        /'--lease-ttl <duration>' argument '30' is invalid\. use a number and a unit/,
+      ],
+      [
+        ['--lease-ttl', '1s'],
+        /'--lease-ttl <duration>' argument '1s' is invalid\. use a duration from 3s to 1h/,
+      ],
+      [['--lease-ttl', '2h'], /use a duration from 3s to 1h/],
+      [['--retry-backoff', '-1s'], /'--retry-backoff <duration>' argument '-1s' is invalid/],
+      [['--log-retention', '30m'], /use a duration from 1h to 365d/],
+      [['--token-ttl', '48h'], /use a duration from 1m to 1d/],
+      [['--token-ttl', "15m' OR 1=1"], /'--token-ttl <duration>' argument .* is invalid/],
+      [
+        ['--max-attempts', '0'],
+        /'--max-attempts <n>' argument '0' is invalid\. use a whole number from 1 to 100/,
+      ],
+      [['--max-attempts', '2.5'], /use a whole number from 1 to 100/],
+      [['--max-attempts', '101'], /use a whole number from 1 to 100/],
+    ];
+    for (const [args, message] of corpus) {
+      const run = await cloud(['serve', '--state', 'sqlite::memory:', '--port', '0', ...args]);
+      assert.equal(run.code, 2, args.join(' '));
+      assert.equal(run.err.split('\n').length, 1, run.err);
+      assert.match(run.err, message);
+      assert.equal(run.out, '', 'nothing started');
+    }
+  });
+});

@@ -219,6 +219,48 @@ describe('helm chart tideline-cloud', () => {
     assert.equal(one<Deployment>(render(), 'Deployment').spec.replicas, 1);
   });
 
+  it('passes the lease, retry, log and token settings to `cloud serve`, and only those set', () => {
+    const c = container(
+      render({
+        settings: {
+          leaseTtl: '45s',
+          maxAttempts: 5,
+          retryBackoff: '1.5m',
+          logRetention: '30d',
+          tokenTtl: '10m',
+        },
+      }),
+    );
+    const at = (flag: string): string | undefined =>
+      c.args.includes(flag) ? c.args[c.args.indexOf(flag) + 1] : undefined;
+    assert.deepEqual(
+      ['--lease-ttl', '--max-attempts', '--retry-backoff', '--log-retention', '--token-ttl'].map(
+        at,
+      ),
+      ['45s', '5', '1.5m', '30d', '10m'],
+    );
+    const some = container(render({ settings: { leaseTtl: '1m' } }));
+    assert.equal(some.args[some.args.indexOf('--lease-ttl') + 1], '1m');
+    for (const flag of ['--max-attempts', '--retry-backoff', '--log-retention', '--token-ttl']) {
+      assert.ok(!some.args.includes(flag), flag);
+    }
+    const plain = container(render());
+    assert.ok(!plain.args.some((a) => a.startsWith('--lease') || a.startsWith('--token')));
+    for (const bad of [
+      { leaseTtl: '30' },
+      { leaseTtl: '30 s' },
+      { leaseTtl: '-5s' },
+      { logRetention: '1 week' },
+      { tokenTtl: 15 },
+      { maxAttempts: 0 },
+      { maxAttempts: '3' },
+      { maxAttempts: 101 },
+      { leaseTtl: '30s', heartbeat: '5s' },
+    ]) {
+      assert.match(renderFails({ settings: bad }), /settings/, JSON.stringify(bad));
+    }
+  });
+
   it('refuses settings that cannot work: many replicas on SQLite, cloud executors without a key', () => {
     assert.match(
       renderFails({ store: { url: 'sqlite:/app/data/tideline.db' }, replicaCount: 2 }),

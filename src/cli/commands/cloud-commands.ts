@@ -23,7 +23,12 @@ import {
 } from '../../cloud/auth/users.js';
 import { createConnectionRoutes } from '../../cloud/connections/connection-routes.js';
 import { MASTER_KEY_HINT, resolveMasterKey } from '../../cloud/connections/master-key.js';
-import { createCloudContext, type CloudContext } from '../../cloud/context.js';
+import {
+  createCloudContext,
+  DEFAULT_SETTINGS,
+  type CloudContext,
+  type CloudSettings,
+} from '../../cloud/context.js';
 import { HostedExecutors, loopbackUrl } from '../../cloud/hosted/hosted-executors.js';
 import { createLogger, silentLogger } from '../../cloud/logger.js';
 import { ALL_ROUTES, defaultServices } from '../../cloud/routes.js';
@@ -32,6 +37,7 @@ import { openStore } from '../../cloud/store/database.js';
 import type { Role } from '../../cloud/store/schema.js';
 import { bootstrap, createClient, findProject, type ProjectRecord } from '../../cloud/tenancy.js';
 import type { CliIo } from '../cli-context.js';
+import { durationOption, formatDuration } from '../durations.js';
 import { formatTable, toJson } from '../output.js';
 
 export const DEFAULT_STATE_URL = 'sqlite:./tideline.db';
@@ -62,6 +68,13 @@ function parseCount(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n > 64)
     throw new InvalidArgumentError('use a whole number from 0 to 64');
+  return n;
+}
+
+function parseAttempts(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 100)
+    throw new InvalidArgumentError('use a whole number from 1 to 100');
   return n;
 }
 
@@ -185,9 +198,39 @@ export function registerCloudCommands(program: Command, io: CliIo): void {
       '--executor-data-dir <dir>',
       'where relative DuckDB paths of stored connections resolve (default: the working folder)',
     )
+    .option(
+      '--lease-ttl <duration>',
+      `how long a task's lease lasts without a heartbeat: a dead executor's task is handed out again after it (default: ${formatDuration(DEFAULT_SETTINGS.leaseTtlMs)})`,
+      durationOption(3_000, 3_600_000),
+    )
+    .option(
+      '--max-attempts <n>',
+      `attempts of an evaluation before it fails for good (default: ${DEFAULT_SETTINGS.maxAttempts})`,
+      parseAttempts,
+    )
+    .option(
+      '--retry-backoff <duration>',
+      `wait before the first retry of a failed evaluation, doubled per attempt (default: ${formatDuration(DEFAULT_SETTINGS.retryBackoffMs)})`,
+      durationOption(0, 86_400_000),
+    )
+    .option(
+      '--log-retention <duration>',
+      `how long task logs are kept (default: ${formatDuration(DEFAULT_SETTINGS.logRetentionMs)})`,
+      durationOption(3_600_000, 365 * 86_400_000),
+    )
+    .option(
+      '--token-ttl <duration>',
+      `lifetime of an access token (default: ${formatDuration(DEFAULT_SETTINGS.accessTokenTtlMs)})`,
+      durationOption(60_000, 86_400_000),
+    )
     .action(
       async (
         opts: StoreOptions & {
+          leaseTtl?: number;
+          maxAttempts?: number;
+          retryBackoff?: number;
+          logRetention?: number;
+          tokenTtl?: number;
           host: string;
           port: number;
           signingKeyFile?: string;
@@ -235,12 +278,20 @@ export function registerCloudCommands(program: Command, io: CliIo): void {
         } finally {
           await store.close();
         }
+        const settings: Partial<CloudSettings> = {
+          secureCookies: opts.secureCookies,
+          ...(opts.leaseTtl !== undefined ? { leaseTtlMs: opts.leaseTtl } : {}),
+          ...(opts.maxAttempts !== undefined ? { maxAttempts: opts.maxAttempts } : {}),
+          ...(opts.retryBackoff !== undefined ? { retryBackoffMs: opts.retryBackoff } : {}),
+          ...(opts.logRetention !== undefined ? { logRetentionMs: opts.logRetention } : {}),
+          ...(opts.tokenTtl !== undefined ? { accessTokenTtlMs: opts.tokenTtl } : {}),
+        };
         const server = await startCloudServer({
           state,
           host: opts.host,
           port: opts.port,
           signingKey: signing.key,
-          settings: { secureCookies: opts.secureCookies },
+          settings,
           log: createLogger({ write: (line) => io.err(line) }),
           routes,
           services: [...defaultServices(), ...(hosted ? [hosted] : [])],
@@ -249,6 +300,10 @@ export function registerCloudCommands(program: Command, io: CliIo): void {
         io.out(`Tideline cloud listening on ${server.url} (store ${server.ctx.store.where})`);
         io.out(`Signing key: ${signing.source}${signing.generated ? ' (new)' : ''}`);
         io.out(`Master key: ${masterKey ? masterKey.source : 'none (the connections API is off)'}`);
+        const used = server.ctx.settings;
+        io.out(
+          `Settings: leases ${formatDuration(used.leaseTtlMs)}, ${used.maxAttempts} attempt(s) per evaluation with backoff from ${formatDuration(used.retryBackoffMs)}, logs kept ${formatDuration(used.logRetentionMs)}, access tokens ${formatDuration(used.accessTokenTtlMs)}`,
+        );
         if (hosted) {
           io.out(
             `Cloud-hosted executors: ${opts.runExecutors} run and ${opts.applyExecutors} apply per project with stored connections`,
