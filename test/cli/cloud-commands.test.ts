@@ -133,6 +133,22 @@ function serve(state: string, extra: string[] = []) {
   return { child, url, exited, output: () => out, errors: () => err };
 }
 
+/** `cloud bootstrap` of acme/sales on the store: its admin client. */
+async function bootstrapSales(state: string): Promise<{ clientId: string; clientSecret: string }> {
+  const run = await cloud([
+    'bootstrap',
+    '--org',
+    'acme',
+    '--project',
+    'sales',
+    '--state',
+    state,
+    '--json',
+  ]);
+  assert.equal(run.code, 0, run.err);
+  return JSON.parse(run.out) as { clientId: string; clientSecret: string };
+}
+
 async function stateOf(target: StoreTarget): Promise<string> {
   return target.newUrl();
 }
@@ -418,20 +434,7 @@ for (const target of targets) {
 
     it('serves until SIGTERM and keeps its signing key across restarts', async () => {
       const state = await stateOf(target);
-      const boot = JSON.parse(
-        (
-          await cloud([
-            'bootstrap',
-            '--org',
-            'acme',
-            '--project',
-            'sales',
-            '--state',
-            state,
-            '--json',
-          ])
-        ).out,
-      ) as { clientId: string; clientSecret: string };
+      const boot = await bootstrapSales(state);
       const first = serve(state);
       const url = await first.url;
       assert.equal(await (await fetch(`${url}/livez`)).text(), 'ok');
@@ -468,20 +471,7 @@ for (const target of targets) {
 
     it('serve takes its lease, retry, log and token settings from options, and says them', async () => {
       const state = await stateOf(target);
-      const boot = JSON.parse(
-        (
-          await cloud([
-            'bootstrap',
-            '--org',
-            'acme',
-            '--project',
-            'sales',
-            '--state',
-            state,
-            '--json',
-          ])
-        ).out,
-      ) as { clientId: string; clientSecret: string };
+      const boot = await bootstrapSales(state);
       const made = await cloud([
         'client',
         'create',
@@ -513,7 +503,10 @@ for (const target of targets) {
       ]);
       try {
         const url = await served.url;
-        await new Promise((r) => setTimeout(r, 50));
+        // Printed after the URL; wait for the whole line.
+        for (let i = 0; i < 200 && !/Settings: .*\n/.test(served.output()); i++) {
+          await new Promise((r) => setTimeout(r, 25));
+        }
         assert.match(
           served.output(),
           /Settings: leases 12s, 5 attempt\(s\) per evaluation with backoff from 2s, logs kept 3d, access tokens 5m\n/,
