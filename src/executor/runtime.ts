@@ -631,10 +631,10 @@ export class Executor {
 
   private execute(task: ClaimedTask): Promise<void> {
     const leaseTtlMs = this.registration?.leaseTtlMs ?? 30_000;
-    // The cloud's advice, unless it would not keep the lease alive.
+    // The protocol's rule, or the cloud's advice when that is more often.
     const advised = this.registration?.heartbeatIntervalMs ?? 0;
-    const heartbeatMs =
-      advised > 0 && advised <= leaseTtlMs / 3 ? advised : heartbeatIntervalFor(leaseTtlMs);
+    const ruled = heartbeatIntervalFor(leaseTtlMs);
+    const heartbeatMs = advised > 0 ? Math.min(advised, ruled) : ruled;
     let lostAdapter: EngineAdapter | undefined;
     const run = new TaskRun(task, this.client, this.redact, heartbeatMs, leaseTtlMs, () => {
       this.note('warn', 'lease lost: cancelling warehouse queries and dropping the task', {
