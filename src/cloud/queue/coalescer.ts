@@ -17,16 +17,20 @@ interface Entry<I, O> {
 export class Coalescer<I, O> {
   private queue: Array<Entry<I, O>> = [];
   private running = false;
-  private idleWaiters: Array<() => void> = [];
-
+  /** Items submitted, and items handled (in submission order: a prefix). */
+  private submitted = 0;
+  private handled = 0;
+  private waiters: Array<{ upTo: number; resolve: () => void }> = [];
+  private endLinger: (() => void) | undefined;
   private lastStart = -Infinity;
 
   /**
    * `run` handles a batch and answers one outcome per item, in order; when
    * it throws, every item of the batch gets that error. At most `maxBatch`
-   * items go in one batch, and one batch runs at a time. With `lingerMs`, a
-   * batch starts at least that long after the one before it (so writes that
-   * nobody waits for gather more items), except when {@link idle} is awaited.
+   * items go in one batch, and one batch runs at a time, in submission
+   * order. With `lingerMs`, a batch starts at least that long after the one
+   * before it (so writes that nobody waits for gather more items), except
+   * while someone awaits {@link flushed}.
    */
   constructor(
     private readonly run: (items: I[]) => Promise<Array<BatchOutcome<O>>>,
@@ -37,6 +41,7 @@ export class Coalescer<I, O> {
   submit(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
+      this.submitted += 1;
       if (!this.running) {
         this.running = true;
         // Requests read from the sockets in the same turn of the event loop join the first batch.
@@ -45,18 +50,19 @@ export class Coalescer<I, O> {
     });
   }
 
-  /** Resolves once every item submitted so far has been handled. */
-  idle(): Promise<void> {
-    if (!this.running && this.queue.length === 0) return Promise.resolve();
+  /**
+   * Resolves once every item submitted so far has been handled; items
+   * submitted after the call are not waited for.
+   */
+  flushed(): Promise<void> {
+    if (this.handled >= this.submitted) return Promise.resolve();
     return new Promise((resolve) => {
-      this.idleWaiters.push(resolve);
+      this.waiters.push({ upTo: this.submitted, resolve });
       this.endLinger?.();
     });
   }
 
-  private endLinger: (() => void) | undefined;
-
-  /** Waits `ms`, or less if someone starts waiting for {@link idle}. */
+  /** Waits `ms`, or less if someone starts waiting for {@link flushed}. */
   private linger(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
@@ -73,29 +79,34 @@ export class Coalescer<I, O> {
     try {
       while (this.queue.length > 0) {
         const wait = this.lastStart + this.lingerMs - performance.now();
-        if (wait > 0 && this.idleWaiters.length === 0) await this.linger(wait);
+        if (wait > 0 && this.waiters.length === 0) await this.linger(wait);
         this.lastStart = performance.now();
         const batch = this.queue.splice(0, this.maxBatch);
-        let outcomes: Array<BatchOutcome<O>>;
         try {
-          outcomes = await this.run(batch.map((e) => e.item));
+          const outcomes = await this.run(batch.map((e) => e.item));
+          batch.forEach((e, i) => {
+            const outcome = outcomes[i];
+            if (!outcome) e.reject(new Error('the batch answered no outcome for this item'));
+            else if (outcome.ok) e.resolve(outcome.value);
+            else e.reject(outcome.error);
+          });
         } catch (err) {
           for (const e of batch) e.reject(err);
-          continue;
         }
-        batch.forEach((e, i) => {
-          const outcome = outcomes[i];
-          if (!outcome) e.reject(new Error('the batch answered no outcome for this item'));
-          else if (outcome.ok) e.resolve(outcome.value);
-          else e.reject(outcome.error);
-        });
+        this.handled += batch.length;
+        this.releaseWaiters();
       }
     } finally {
       this.running = false;
-      const waiters = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const w of waiters) w();
     }
+  }
+
+  private releaseWaiters(): void {
+    if (this.waiters.length === 0) return;
+    const ready = this.waiters.filter((w) => w.upTo <= this.handled);
+    if (ready.length === 0) return;
+    this.waiters = this.waiters.filter((w) => w.upTo > this.handled);
+    for (const w of ready) w.resolve();
   }
 }
 

@@ -161,5 +161,5 @@ export function noteExecutor(
 
 /** Resolves once every executor note made so far in this process is written. */
 export function executorNotesWritten(ctx: CloudContext): Promise<void> {
-  return coalescerOf(ctx.store).idle();
+  return coalescerOf(ctx.store).flushed();
 }

@@ -34,7 +34,37 @@ describe('the coalescer', () => {
       results.map((r) => r.status === 'rejected' && (r.reason as Error).message),
       ['store down', 'store down'],
     );
-    await c.idle();
+    await c.flushed();
+  });
+
+  it('flushed() waits for the items submitted before it, not for those that keep coming', async () => {
+    const handled: number[] = [];
+    const c = new Coalescer<number, void>(async (items) => {
+      await new Promise((r) => setTimeout(r, 2));
+      handled.push(...items);
+      return items.map(() => ok(undefined));
+    }, 10);
+    // A steady stream of items (more than a batch per batch), for up to 5 s.
+    let n = 0;
+    let streaming = true;
+    const until = Date.now() + 5_000;
+    const stream = (async () => {
+      while (streaming && Date.now() < until) {
+        for (let i = 0; i < 20; i++) void c.submit(n++);
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    while (n < 100) await new Promise((r) => setImmediate(r));
+    const before = n;
+    await c.flushed();
+    const stillStreaming = Date.now() < until;
+    const upTo = handled.length;
+    streaming = false;
+    await stream;
+    await c.flushed();
+    assert.ok(stillStreaming, 'it resolved while items were still being submitted');
+    assert.ok(upTo >= before, `the ${before} items submitted before the call were handled`);
+    assert.deepEqual(handled, [...Array(n).keys()], 'every item handled once, in submission order');
   });
 
   it('lingers between batches, and stops lingering when someone waits for it', async () => {
@@ -53,13 +83,13 @@ describe('the coalescer', () => {
     await second;
     assert.ok(starts[1]! - starts[0]! >= 390, `second batch ${starts[1]! - starts[0]!} ms later`);
     assert.ok(performance.now() - t0 >= 300);
-    // A third item lingers too, until idle() is awaited: then it goes at once.
+    // A third item lingers too, until flushed() is awaited: then it goes at once.
     const before = performance.now();
     void c.submit(3);
     await new Promise((r) => setTimeout(r, 5));
     assert.equal(starts.length, 2, 'the third batch is lingering');
-    await c.idle();
+    await c.flushed();
     assert.equal(starts.length, 3);
-    assert.ok(performance.now() - before < 300, 'idle() cut the linger short');
+    assert.ok(performance.now() - before < 300, 'flushed() cut the linger short');
   });
 });
