@@ -4,14 +4,15 @@
  * to the event streams with its stored id, so a client that reconnects with
  * `Last-Event-ID` resumes exactly where it stopped.
  *
- * Events are stored in one chain, those published meanwhile together in one
- * multi-row insert (under load thousands arrive each second), so ids grow in
- * the order listeners see them. An event that cannot be stored (the store is
+ * Events are stored one batch at a time (a {@link Coalescer}), those
+ * published meanwhile together in one multi-row insert (under load
+ * thousands arrive each second), so ids grow in the order listeners see them. An event that cannot be stored (the store is
  * closing) is still delivered, without an id, and so are the queue's
  * wake-up events ({@link LIVE_ONLY}), which are never stored.
  */
 import type { CloudContext } from '../context.js';
 import type { CloudEvent } from '../events.js';
+import { Coalescer, type BatchOutcome } from '../queue/coalescer.js';
 
 export interface LoggedEvent {
   /** The events table id; null when the event could not be stored. */
@@ -38,6 +39,7 @@ type Listener = (event: LoggedEvent) => void;
 const READ_BATCH = 500;
 /** Most events stored by one insert. */
 const WRITE_BATCH = 500;
+const STORED: BatchOutcome<void> = { ok: true, value: undefined };
 
 /**
  * The task queue's wake-up chatter, several per task: streamed as it
@@ -58,14 +60,11 @@ export class EventLog {
   private readonly sinceLastPrune = new Map<string, number>();
   /** Highest id pruned per project (events at or below it are gone). */
   private readonly prunedThrough = new Map<string, number>();
-  private chain: Promise<void> = Promise.resolve();
-  /** Published, not yet stored; the chain's drain takes them in order. */
-  private pending: CloudEvent[] = [];
-  private draining = false;
-  /** Events taken from the bus, and events stored (or given up) and delivered. */
-  private published = 0;
-  private settled = 0;
-  private waiters: Array<{ upTo: number; resolve: () => void }> = [];
+  /** Stores and delivers events in batches, one batch at a time, in publication order. */
+  private readonly writer = new Coalescer<CloudEvent, void>(async (events) => {
+    await this.store(events);
+    return events.map(() => STORED);
+  }, WRITE_BATCH);
   private unsubscribe: (() => void) | undefined;
 
   constructor(
@@ -80,11 +79,12 @@ export class EventLog {
   start(): void {
     if (this.unsubscribe) return;
     this.unsubscribe = this.ctx.events.subscribe((event) => {
-      this.published += 1;
-      this.pending.push(event);
-      if (this.draining) return;
-      this.draining = true;
-      this.chain = this.chain.then(() => this.drain());
+      this.writer.submit(event).catch((err: unknown) =>
+        this.ctx.log.warn('an event was not delivered', {
+          type: event.type,
+          error: err instanceof Error ? err.message : String(err),
+        }),
+      );
     });
   }
 
@@ -98,8 +98,7 @@ export class EventLog {
    * events published after the call are not waited for.
    */
   flushed(): Promise<void> {
-    if (this.settled >= this.published) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push({ upTo: this.published, resolve }));
+    return this.writer.flushed();
   }
 
   /** Calls `listener` with each event of `projectId` from now on, until the returned function is called. */
@@ -122,11 +121,6 @@ export class EventLog {
     let n = 0;
     for (const set of this.listeners.values()) n += set.size;
     return n;
-  }
-
-  private async drain(): Promise<void> {
-    while (this.pending.length > 0) await this.store(this.pending.splice(0, WRITE_BATCH));
-    this.draining = false;
   }
 
   private async store(events: CloudEvent[]): Promise<void> {
@@ -154,12 +148,6 @@ export class EventLog {
       });
     }
     events.forEach((event, i) => this.deliver(event, ids[i] ?? null));
-    this.settled += events.length;
-    if (this.waiters.length > 0) {
-      const ready = this.waiters.filter((w) => w.upTo <= this.settled);
-      this.waiters = this.waiters.filter((w) => w.upTo > this.settled);
-      for (const w of ready) w.resolve();
-    }
   }
 
   /** Inserts the events in one statement; their ids, in any order. */
