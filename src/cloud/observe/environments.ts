@@ -18,7 +18,7 @@ import { canonicalTableName, physicalTableName, PROD } from '../../engine/snapsh
 import type { Interval, Snapshot } from '../../engine/snapshot/snapshot-types.js';
 import { addUnits, floorToUnit } from '../../engine/time/index.js';
 import type { CloudContext } from '../context.js';
-import { listPauses, resolveModelName, type Pause } from '../pauses/pauses.js';
+import { listPauses, pausesOf, resolveModelName, type Pause } from '../pauses/pauses.js';
 import {
   environmentSnapshots,
   isExpired,
@@ -181,10 +181,7 @@ export async function environmentDetail(
     }
   }
   const pauseList = await listPauses(db, projectId, name);
-  const pauses = {
-    environment: pauseList.some((p) => p.model === null),
-    models: pauseList.flatMap((p) => (p.model === null ? [] : [p.model])),
-  };
+  const pauses = pausesOf(pauseList);
   const held = new ModelGraph(snapshots).downstreamOf(pauses.models);
   const differences: Record<Difference, number> = {
     directly_modified: 0,
@@ -412,10 +409,10 @@ export async function modelDetail(
   const { snapshots } = await environmentSnapshots(db, projectId, stored.environment);
   const name = resolveModelName(snapshots, rawModel);
   if (!name) return undefined;
-  const byName = new Map(snapshots.map((s) => [s.name, s]));
+  const graph = new ModelGraph(snapshots);
+  const byName = graph.byName;
   const s = byName.get(name)!;
   const def = s.node.definition;
-  const graph = new ModelGraph(snapshots);
   const parents = graph.parentsOf(s).map((p) => ({ name: p.name, displayName: shownName(p) }));
   const children = graph.order
     .filter((x) => graph.parentsOf(x).some((p) => p.name === name))

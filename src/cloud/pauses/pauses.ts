@@ -55,7 +55,11 @@ export async function environmentPauses(
   projectId: string,
   environment: string,
 ): Promise<EnvironmentPauses> {
-  const pauses = await listPauses(db, projectId, environment);
+  return pausesOf(await listPauses(db, projectId, environment));
+}
+
+/** What an environment's pauses hold back: all of it, or these models. */
+export function pausesOf(pauses: readonly Pause[]): EnvironmentPauses {
   const models = new Set<string>();
   let whole = false;
   for (const p of pauses) {

@@ -3,7 +3,7 @@
 // with its cursor. Filters and page survive live refreshes of the page.
 import { activityPage } from './data.js';
 import { h, link, replace, table } from './dom.js';
-import { badge, errorNote, time, who } from './widgets.js';
+import { badge, errorNote, executionLink, time, who } from './widgets.js';
 
 const enc = encodeURIComponent;
 
@@ -19,12 +19,7 @@ const TYPES = [
 ];
 
 function what(item) {
-  if (item.type === 'plan') {
-    return link(`/plans/${enc(item.id)}`, `Plan ${item.id.slice(0, 8)}`, { title: item.id });
-  }
-  if (item.type === 'run') {
-    return link(`/runs/${enc(item.id)}`, `Run ${item.id.slice(0, 8)}`, { title: item.id });
-  }
+  if (item.type === 'plan' || item.type === 'run') return executionLink(item.type, item.id);
   return (
     {
       pause: 'Pause',

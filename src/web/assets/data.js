@@ -179,10 +179,13 @@ export async function evaluations(filter = {}) {
   return page.evaluations;
 }
 
+/** Where the audit results of a run or plan are read. */
+const auditsPath = (kind, id) =>
+  `/${kind === 'plan' ? 'plans' : 'runs'}/${enc(id)}/audits?limit=500`;
+
 /** Audit results of a run or plan. */
 export async function auditsOf(kind, id) {
-  const page = await api(`/${kind === 'plan' ? 'plans' : 'runs'}/${enc(id)}/audits?limit=500`);
-  return page.audits;
+  return (await api(auditsPath(kind, id))).audits;
 }
 
 /** A log page in the UI's shape: oldest line first, and whether lines are missing. */
@@ -200,11 +203,11 @@ export const optional = {
   runLogs: async (id) => toLogPage(await optionalApi(`/runs/${enc(id)}/logs?limit=500`)),
   planLogs: async (id) => toLogPage(await optionalApi(`/plans/${enc(id)}/logs?limit=500`)),
   runEvaluations: (id) => optionalApi(`/runs/${enc(id)}/evaluations?limit=500`),
-  runAudits: (id) => optionalApi(`/runs/${enc(id)}/audits?limit=500`),
+  runAudits: (id) => optionalApi(auditsPath('run', id)),
   runAdjacent: (id) => optionalApi(`/runs/${enc(id)}/adjacent`),
   /** The run as the orchestrator API has it, with who asked for it by name. */
   runNamed: async (id) => (await optionalApi(`/v1/runs/${enc(id)}`))?.run,
-  planAudits: (id) => optionalApi(`/plans/${enc(id)}/audits?limit=500`),
+  planAudits: (id) => optionalApi(auditsPath('plan', id)),
   planChanges: (id) => optionalApi(`/plans/${enc(id)}/changes`),
   modelDetail: async (env, name) =>
     (await optionalApi(`/environments/${enc(env)}/models/${enc(name)}`))?.model,

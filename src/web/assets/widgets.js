@@ -314,6 +314,15 @@ export function confirmDialog(question, confirmLabel) {
 
 export { link };
 
+/** A link to a run or plan, labelled `Run 1a2b3c4d` (the whole id in its title). */
+export function executionLink(kind, id, label = kind === 'plan' ? 'Plan' : 'Run') {
+  return link(
+    `/${kind === 'plan' ? 'plans' : 'runs'}/${encodeURIComponent(id)}`,
+    `${label} ${id.slice(0, 8)}`,
+    { title: id },
+  );
+}
+
 /**
  * Who did something: the name people know (an OAuth client's or user's),
  * with the recorded identifier in its title; `fallback` when none is known.

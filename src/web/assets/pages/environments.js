@@ -15,7 +15,17 @@ import {
 } from '../data.js';
 import { facts, h, link, note, replace, section, table } from '../dom.js';
 import { elapsed, formatInterval, shortModelName } from '../format.js';
-import { actionButton, badge, duration, errorNote, pager, plural, time, who } from '../widgets.js';
+import {
+  actionButton,
+  badge,
+  duration,
+  errorNote,
+  executionLink,
+  pager,
+  plural,
+  time,
+  who,
+} from '../widgets.js';
 
 const enc = encodeURIComponent;
 
@@ -306,11 +316,7 @@ function failuresSection(plans, runs, failedEvaluations, failedAudits, ctx, name
     .slice(0, 5);
   const executions = failedEvaluations.status === 'fulfilled' ? failedEvaluations.value : [];
   const owner = (x) =>
-    x.runId
-      ? link(`/runs/${enc(x.runId)}`, `Run ${x.runId.slice(0, 8)}`, { title: x.runId })
-      : x.planId
-        ? link(`/plans/${enc(x.planId)}`, `Plan ${x.planId.slice(0, 8)}`, { title: x.planId })
-        : '—';
+    x.runId ? executionLink('run', x.runId) : x.planId ? executionLink('plan', x.planId) : '—';
   const modelLink = (model) =>
     link(`/models/${enc(name)}/${enc(model)}`, shortModelName(model), { title: model });
   return section(
@@ -324,11 +330,7 @@ function failuresSection(plans, runs, failedEvaluations, failedAudits, ctx, name
           'Failed runs and plans',
           ['What', 'When', 'Error'],
           failed.map((f) => [
-            link(
-              `/${f.kind === 'plan' ? 'plans' : 'runs'}/${enc(f.id)}`,
-              `${f.kind === 'plan' ? 'Plan' : 'Run'} ${f.id.slice(0, 8)}`,
-              { title: f.id },
-            ),
+            executionLink(f.kind, f.id),
             time(f.finishedTs ?? f.updatedTs ?? f.createdTs, ctx),
             h('span', { class: 'error-text' }, f.error ?? '—'),
           ]),

@@ -11,7 +11,7 @@ import {
 import { facts, h, link, note, replace, section, table } from '../dom.js';
 import { formatDuration, formatInterval, shortModelName } from '../format.js';
 import { auditsTable } from './plan.js';
-import { badge, loadOr, time } from '../widgets.js';
+import { badge, executionLink, loadOr, time } from '../widgets.js';
 
 const enc = encodeURIComponent;
 
@@ -204,11 +204,9 @@ export async function renderModel(view, ctx) {
               formatDuration(e.durationMs),
               e.rows === null || e.rows === undefined ? '—' : String(e.rows),
               e.runId
-                ? link(`/runs/${enc(e.runId)}`, `run ${e.runId.slice(0, 8)}`, { title: e.runId })
+                ? executionLink('run', e.runId, 'run')
                 : e.planId
-                  ? link(`/plans/${enc(e.planId)}`, `plan ${e.planId.slice(0, 8)}`, {
-                      title: e.planId,
-                    })
+                  ? executionLink('plan', e.planId, 'plan')
                   : '—',
               e.error ? h('span', { class: 'error-text' }, e.error) : '—',
             ]),
@@ -257,9 +255,7 @@ function versionHistory(detail, versions, history, info, envName, ctx) {
               breakingText(v.changeCategory),
             )
           : '—',
-        v.planId
-          ? link(`/plans/${enc(v.planId)}`, `Plan ${v.planId.slice(0, 8)}`, { title: v.planId })
-          : '—',
+        v.planId ? executionLink('plan', v.planId) : '—',
         time(v.createdTs, ctx),
         v.current ? badge('online', `used by ${envName}`) : '',
       ]),
