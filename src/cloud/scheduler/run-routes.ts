@@ -5,7 +5,8 @@
  *   run.prod for prod); 201 with the run, or 200 with `run: null` when
  *   nothing is due.
  * - `GET /runs?environment=&limit=`: runs, newest first (read).
- * - `GET /runs/:id`: a run with its tasks' statuses (read).
+ * - `GET /runs/:id`: a run with its tasks' statuses and who asked for it by
+ *   name (`createdByName`) (read).
  * - `GET /environments/:env/freshness`: each model's freshness (read).
  */
 import { z } from 'zod';
@@ -14,6 +15,7 @@ import type { CloudContext } from '../context.js';
 import { badRequest, conflict, notFound } from '../http/api-error.js';
 import type { RouteModule } from '../http/app.js';
 import { readJson } from '../http/json-body.js';
+import { withCreatorNames } from '../observe/principals.js';
 import { permit, requirePermission, type CloudEnv } from '../http/project-scope.js';
 import type { Hono } from 'hono';
 import { environmentName, MAX_ENVIRONMENT_NAME } from './environment-name.js';
@@ -124,7 +126,8 @@ function registerRunRoutes(app: Hono<CloudEnv>, ctx: CloudContext): void {
       await refreshRun(ctx, id);
       run = (await getRun(ctx, projectId, id)) ?? run;
     }
-    return c.json({ run });
+    const [named] = await withCreatorNames(ctx, projectId, [run]);
+    return c.json({ run: named });
   });
 
   app.get('/environments/:env/freshness', permit('read'), async (c) => {

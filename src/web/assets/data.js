@@ -205,8 +205,6 @@ export const optional = {
   runEvaluations: (id) => optionalApi(`/runs/${enc(id)}/evaluations?limit=500`),
   runAudits: (id) => optionalApi(auditsPath('run', id)),
   runAdjacent: (id) => optionalApi(`/runs/${enc(id)}/adjacent`),
-  /** The run as the orchestrator API has it, with who asked for it by name. */
-  runNamed: async (id) => (await optionalApi(`/v1/runs/${enc(id)}`))?.run,
   planAudits: (id) => optionalApi(auditsPath('plan', id)),
   planChanges: (id) => optionalApi(`/plans/${enc(id)}/changes`),
   modelDetail: async (env, name) =>

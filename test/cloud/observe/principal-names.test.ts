@@ -151,6 +151,15 @@ for (const target of targets) {
       );
       const one = await cloud.api('/v1/runs/run-by-user');
       assert.equal(one.body.run.createdByName, 'ada');
+      // The runs API's detail (the web UI's run page) names them too.
+      const detail = await cloud.api('/runs/run-by-user');
+      assert.equal(detail.status, 200, JSON.stringify(detail.body));
+      assert.deepEqual(
+        [detail.body.run.createdBy, detail.body.run.createdByName],
+        [user.userId, 'ada'],
+      );
+      const scheduled = await cloud.api('/runs/run-scheduled');
+      assert.equal(scheduled.body.run.createdByName, null);
 
       const env = await cloud.api('/environments/dev');
       assert.equal(env.status, 200, JSON.stringify(env.body));

@@ -12,7 +12,7 @@ const enc = encodeURIComponent;
 export async function renderRun(view, ctx) {
   const [id] = ctx.params;
   const run = await getRun(id);
-  const [adjacent, evaluations, audits, logs, named] = await Promise.all([
+  const [adjacent, evaluations, audits, logs] = await Promise.all([
     loadOr(async () => {
       const near = await optional.runAdjacent(id);
       if (near) return near;
@@ -28,7 +28,6 @@ export async function renderRun(view, ctx) {
     loadOr(() => optional.runEvaluations(id), 'Evaluations'),
     loadOr(() => optional.runAudits(id), 'Audit results'),
     loadOr(() => optional.runLogs(id), 'Run logs'),
-    loadOr(() => optional.runNamed(id), 'Who asked for the run'),
   ]);
   const previous = adjacent.data?.previous ?? undefined;
   const next = adjacent.data?.next ?? undefined;
@@ -63,14 +62,7 @@ export async function renderRun(view, ctx) {
           ? `${duration(elapsed(run, ctx.now))}${isFinal(run.status) ? '' : ' so far'}`
           : '—',
       ],
-      [
-        'By',
-        who(
-          run.createdBy,
-          named.data?.createdByName,
-          run.trigger === 'schedule' ? 'scheduler' : '—',
-        ),
-      ],
+      ['By', who(run.createdBy, run.createdByName, run.trigger === 'schedule' ? 'scheduler' : '—')],
       run.error ? ['Error', h('span', { class: 'error-text' }, run.error)] : null,
     ]),
     section(
