@@ -6,7 +6,6 @@
  * lease lifetimes.
  */
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
 import type {
   ExecutorInfo,
   ExecutorKind,
@@ -17,7 +16,6 @@ import type {
 import { heartbeatIntervalFor, PROTOCOL_VERSION } from '../../protocol/version.js';
 import type { CloudContext } from '../context.js';
 import { ApiError, badRequest, notFound } from '../http/api-error.js';
-import type { DB } from '../store/schema.js';
 import { executorNotesWritten } from '../queue/executor-bookkeeping.js';
 
 const CLOUD_PROTOCOL = `${PROTOCOL_VERSION.major}.${PROTOCOL_VERSION.minor}`;
@@ -163,35 +161,6 @@ export interface ExecutorCounts {
   failed?: number;
   retried?: number;
   aborted?: number;
-}
-
-/**
- * Marks an executor seen now (unless `seen` is false: the reaper counts for
- * executors it has not heard from), and adds
- * `counts`. Runs in `db` (a transaction when the counts must commit with a
- * task's change).
- */
-export async function touchExecutor(
-  ctx: CloudContext,
-  db: Kysely<DB>,
-  projectId: string,
-  executorId: string,
-  counts: ExecutorCounts = {},
-  seen = true,
-): Promise<void> {
-  const now = ctx.clock.now();
-  await db
-    .updateTable('executors')
-    .set((eb) => ({
-      ...(seen ? { last_seen_ts: now, status: 'online' } : {}),
-      ...(counts.completed ? { completed: eb('completed', '+', counts.completed) } : {}),
-      ...(counts.failed ? { failed: eb('failed', '+', counts.failed) } : {}),
-      ...(counts.retried ? { retried: eb('retried', '+', counts.retried) } : {}),
-      ...(counts.aborted ? { aborted: eb('aborted', '+', counts.aborted) } : {}),
-    }))
-    .where('id', '=', executorId)
-    .where('project_id', '=', projectId)
-    .execute();
 }
 
 function parseGateways(text: string): GatewayInfo[] {

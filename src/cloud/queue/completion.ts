@@ -15,7 +15,7 @@ import type {
   ProgressResponse,
 } from '../../protocol/messages.js';
 import type { CloudContext } from '../context.js';
-import { touchExecutor, type ExecutorCounts } from '../executors/executor-registry.js';
+import type { ExecutorCounts } from '../executors/executor-registry.js';
 import type { DB, TaskQueue } from '../store/schema.js';
 import { assertLease, staleLease } from './leases.js';
 import { announceTasks, taskStatuses } from './task-queue.js';
@@ -234,11 +234,11 @@ export async function recordProgress(
           .executeTakeFirst();
         cancelRequested = plan?.cancel_requested_ts != null;
       }
-      if (task.executorId) await touchExecutor(ctx, tx, projectId, task.executorId);
       return { task, logs: logs.length, evaluations: evaluations.length, cancelRequested };
     },
     NOT_DURABLE,
   );
+  if (result.task.executorId) noteExecutor(ctx, projectId, result.task.executorId);
   ctx.events.publish({
     projectId,
     type: 'task.progress',
@@ -422,8 +422,7 @@ async function completeOne(
           .where('status', 'in', ['pending', 'applying'])
           .execute();
       }
-      if (task.executor_id) await touchExecutor(ctx, tx, projectId, task.executor_id, counts);
-      return { task, status, retryAtTs, released, cancelled, error };
+      return { task, status, retryAtTs, released, cancelled, error, counts };
     },
     NOT_DURABLE,
   );
@@ -453,7 +452,10 @@ async function completeOne(
   if (task.plan_id !== null && outcome.status !== 'pending') {
     announcePlanFinished(ctx, projectId, task.plan_id, outcome.status, outcome.error, now);
   }
-  if (task.executor_id) announceExecutorSeen(ctx, projectId, task.executor_id, now);
+  if (task.executor_id) {
+    noteExecutor(ctx, projectId, task.executor_id, outcome.counts);
+    announceExecutorSeen(ctx, projectId, task.executor_id, now);
+  }
   return {
     status: outcome.status,
     ...(outcome.retryAtTs !== undefined ? { retryAtTs: outcome.retryAtTs } : {}),

@@ -1,11 +1,12 @@
 /**
- * Executor bookkeeping on the queue's hot paths: every claim marks its
- * executor seen and every succeeded completion counts, and under load
- * thousands of these arrive each second. They are noted in memory and go
- * through one coalescer per store, so one statement updates every executor
- * touched meanwhile (last seen, counts added up), one statement at a time
- * per process, after the answer: claims and completions never wait for it,
- * nor lock executor rows. Readers of the registry in this process wait for
+ * Executor bookkeeping on the queue's hot paths: every claim, heartbeat and
+ * progress report marks its executor seen, and every completion, hand-back
+ * and expired lease counts; under load thousands of these arrive each
+ * second. They are noted in memory once the task's change has committed and
+ * go through one coalescer per store, so one statement updates every
+ * executor touched meanwhile (last seen, counts added up), one statement at
+ * a time per process, after the answer: task writes never wait for it, nor
+ * lock executor rows. Readers of the registry in this process wait for
  * what was noted before they read ({@link executorNotesWritten}).
  *
  * The counts are statistics: a crash of the cloud may lose the last few

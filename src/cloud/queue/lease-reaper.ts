@@ -7,7 +7,7 @@
  * tasks that missed their dependencies' completion.
  */
 import type { CloudContext } from '../context.js';
-import { touchExecutor } from '../executors/executor-registry.js';
+import { noteExecutor } from './executor-bookkeeping.js';
 import type { BackgroundService } from '../server.js';
 import type { TaskQueue } from '../store/schema.js';
 import { settleWaitingTasks } from './completion.js';
@@ -102,14 +102,7 @@ export async function reapExpiredLeases(ctx: CloudContext): Promise<ReapResult> 
     });
   }
   for (const [executorId, e] of perExecutor) {
-    await touchExecutor(
-      ctx,
-      ctx.store.db,
-      e.projectId,
-      executorId,
-      { retried: e.retried, aborted: e.aborted },
-      false,
-    );
+    noteExecutor(ctx, e.projectId, executorId, { retried: e.retried, aborted: e.aborted }, false);
   }
   for (const [projectId, q] of queues) announceTasks(ctx, projectId, q);
   return { requeued: expired.length - cancelled, cancelled };

@@ -11,7 +11,7 @@ import { LEASE_HEADER, parseLeaseHeader, type HeartbeatResponse } from '../../pr
 import type { CloudContext } from '../context.js';
 import { badRequest, conflict, type ApiError } from '../http/api-error.js';
 import type { DB, TaskQueue } from '../store/schema.js';
-import { touchExecutor } from '../executors/executor-registry.js';
+import { noteExecutor } from './executor-bookkeeping.js';
 import { announceTasks } from './task-queue.js';
 import { NOT_DURABLE, writeTransaction } from './write-transaction.js';
 
@@ -141,12 +141,12 @@ export async function renewLease(
             .as('cancel_requested_ts'),
         ])
         .executeTakeFirst();
-      if (renewed?.executor_id) await touchExecutor(ctx, tx, projectId, renewed.executor_id);
       return renewed;
     },
     NOT_DURABLE,
   );
   if (!row) throw staleLease(taskId);
+  if (row.executor_id) noteExecutor(ctx, projectId, row.executor_id);
   return {
     lease: { leaseId, fencingToken, expiresTs: expires },
     cancelRequested: row.cancel_requested_ts !== null && row.cancel_requested_ts !== undefined,
@@ -195,7 +195,7 @@ export async function releaseTask(
       .execute();
   }
   if (row.executor_id) {
-    await touchExecutor(ctx, ctx.store.db, projectId, row.executor_id, { retried: 1 });
+    noteExecutor(ctx, projectId, row.executor_id, { retried: 1 });
   }
   announceTasks(ctx, projectId, [row.queue]);
 }
